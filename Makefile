@@ -1,0 +1,60 @@
+# pubmed-search: the two front-door commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+EXTRAS ?= postgres,data,test,plot
+STAMP := $(VENV)/.installed-$(TORCH_VERSION)
+
+.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-encode bench-search bench-scale bench-load clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Ray is an optional extra (pip install pubmed-search[distributed]); the full suite needs it.
+install-distributed: $(STAMP)
+	$(PY) -c 'import ray' 2>/dev/null || $(PY) -m pip install -q -e '.[distributed]'
+
+demo: install
+	$(PY) -m pubmed_search.demo $(if $(DEMO_LIMIT),--limit $(DEMO_LIMIT)) $(if $(MODEL),--model $(MODEL)) $(if $(INPUT),--input "$(INPUT)") $(if $(PORT),--port $(PORT))
+
+# The whole suite (what CI runs). Heavy tests carry markers: see test-fast.
+test: install install-distributed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast part alone: no real model weights, browser, Ray, PostgreSQL or load tests.
+test-fast: install
+	$(PY) -m pytest -m "not slow and not browser and not ray and not load and not postgres" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench-ingest: install
+	$(PY) bench/ingest.py
+
+bench-encode: install
+	$(PY) bench/encode.py
+
+bench-search: install
+	$(PY) bench/search.py
+
+bench-scale: install
+	$(PY) bench/scale.py
+
+bench-load: install
+	$(PY) bench/load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,8 @@
+"""Shared fixtures. Each fixture family lives in its own module under tests/fixtures/."""
+
+pytest_plugins = [
+    "tests.fixtures.common",
+    "tests.fixtures.models",
+    "tests.fixtures.pg",
+    "tests.fixtures.indexes",
+]
