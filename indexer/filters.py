@@ -27,4 +27,6 @@ class Filters:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }

@@ -6,7 +6,7 @@ Layout of an index directory ``DIR``::
     DIR/versions/v000003/       one immutable published version
         manifest.json           everything needed to query it correctly (see Manifest)
         index.faiss             FAISS index: doc ids + vectors only
-    DIR/vectors.f16             append-only fp16 vectors (re-scoring, similar, filters), row = doc id (VectorFile)
+    DIR/vectors.f16             append-only fp16 vectors, row = doc id (VectorFile)
     DIR/store.sqlite            metadata store (default SQLAlchemy URL), MVCC by version number
     DIR/.build/                 checkpoints of a build in progress (removed after publish)
     DIR/.build.lock             held by the one build that may run at a time

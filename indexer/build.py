@@ -1,0 +1,408 @@
+"""The build pipeline: read -> store -> encode in checkpointed chunks -> FAISS -> publish.
+
+Every step can be killed and re-run:
+
+1. *Ingest*: each input file is streamed into the store in batches at the staging version
+   ``S = published + 1``. After each committed batch the build state records how many records
+   of that file are done, so a re-run skips them (re-applying is idempotent anyway).
+2. *Encode*: rows added at S are embedded in chunks ordered by doc id; each chunk is saved as
+   one ``.npz`` file (written to a temporary name, fsync'd, renamed), so a re-run continues
+   after the last finished chunk.
+3. *Index*: the previous version's FAISS index (or a new one) gets removed ids taken out and
+   the new vectors added; it is written into ``versions/vS/`` beside the published version,
+   and the vectors are appended to ``vectors.f16``.
+4. *Publish*: the manifest of S is written, then ``CURRENT`` is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from indexer.encoder import Encoder
+from indexer.manifest import EncoderInfo, IndexDir, Manifest, atomic_write_bytes
+from indexer.settings import BuildSettings
+from indexer.sources import SourceStats, iter_records
+from indexer.store import ApplyResult, Store
+from indexer.vectors import VectorFile, VectorIndex, resolve_factory
+
+log = logging.getLogger(__name__)
+
+INGEST_BATCH = 2000
+TRAIN_SAMPLE = 100_000
+
+
+class BuildError(RuntimeError):
+    """A build cannot proceed; the message says why and what to do. Nothing published changed."""
+
+
+@dataclass
+class BuildSummary:
+    version: int | None
+    published: bool
+    applied: dict[str, int]
+    embedded: int
+    skipped: int
+    seconds: float
+    articles: int = 0
+    vectors: int = 0
+
+    def line(self) -> str:
+        a = self.applied
+        where = f"version {self.version}" if self.published else "nothing new to publish"
+        return (
+            f"{where}: added {a.get('added', 0)}, replaced {a.get('replaced', 0)}, "
+            f"deleted {a.get('deleted', 0)}, unchanged {a.get('unchanged', 0)}, "
+            f"skipped {self.skipped}, not embedded {a.get('not_embeddable', 0)}; "
+            f"embedded {self.embedded}; {self.articles} articles, {self.vectors} vectors "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+@dataclass
+class BuildState:
+    """What a build in progress has finished; lives in ``.build/state.json``."""
+
+    staging: int
+    fingerprint: str
+    files_done: dict[str, int] = field(default_factory=dict)  # file key -> records applied
+    files_complete: list[str] = field(default_factory=list)
+    applied: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+
+    def save(self, path: Path) -> None:
+        atomic_write_bytes(path, json.dumps(asdict(self)).encode())
+
+    @classmethod
+    def load(cls, path: Path) -> BuildState | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            return None
+
+
+def _pause_hook(phase: str) -> None:
+    """Test hook: PUBMED_SEARCH_BUILD_PAUSE=<phase> stops here so a test can kill the build."""
+    if os.environ.get("PUBMED_SEARCH_BUILD_PAUSE") == phase:
+        print(f"PAUSED {phase}", flush=True)
+        time.sleep(3600)
+
+
+@contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise BuildError(f"another build is running on {path.parent} (lock {path})") from e
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _file_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _batches(records: Iterator, size: int) -> Iterator[list]:
+    batch: list = []
+    for r in records:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _check_compatible(prev: Manifest, info: EncoderInfo, store_url: str) -> None:
+    old = prev.encoder
+    if (old.fingerprint, old.pooling, old.max_length, old.normalize) != (
+        info.fingerprint,
+        info.pooling,
+        info.max_length,
+        info.normalize,
+    ):
+        raise BuildError(
+            f"this index was built with model {old.model!r} (fingerprint {old.fingerprint[:12]}, "
+            f"pooling {old.pooling}, max length {old.max_length}); the build asked for "
+            f"{info.model!r} (fingerprint {info.fingerprint[:12]}, pooling {info.pooling}, "
+            f"max length {info.max_length}). Vectors from different encoders cannot be mixed: "
+            "build into a new --index directory, or pass the original --model."
+        )
+    if (prev.store_url or None) != (store_url or None):
+        raise BuildError(
+            f"this index keeps its metadata in {prev.store_url or 'its own SQLite store'}; "
+            f"the build asked for {store_url or 'the SQLite store'}: pass the same --db"
+        )
+
+
+def _ingest(
+    store: Store, inputs: Sequence[Path], state: BuildState, state_path: Path
+) -> SourceStats:
+    total = SourceStats()
+    for path in inputs:
+        key = _file_key(path)
+        if key in state.files_complete:
+            continue
+        done = state.files_done.get(key, 0)
+        log.info("ingesting %s (resuming after %d records)", path, done)
+        stats = SourceStats()
+        records = iter_records(path, stats)
+        seen = 0
+        for batch in _batches(records, INGEST_BATCH):
+            seen += len(batch)
+            if seen <= done:
+                continue
+            if seen - len(batch) < done:  # part of this batch was applied before the kill
+                batch = batch[done - (seen - len(batch)) :]
+            result: ApplyResult = store.apply(batch, state.staging)
+            for k, v in asdict(result).items():
+                state.applied[k] = state.applied.get(k, 0) + v
+            state.files_done[key] = seen
+            state.save(state_path)
+            _pause_hook("ingest")
+        state.files_complete.append(key)
+        state.skipped += stats.skipped
+        state.save(state_path)
+        total.skipped += stats.skipped
+    return total
+
+
+def _chunk_files(chunks_dir: Path) -> list[Path]:
+    return sorted(chunks_dir.glob("chunk-*.npz"))
+
+
+def _encode(store: Store, encoder: Encoder, staging: int, chunks_dir: Path, settings) -> int:
+    chunks_dir.mkdir(parents=True, exist_ok=True)
+    existing = _chunk_files(chunks_dir)
+    after = int(np.load(existing[-1])["ids"][-1]) if existing else 0
+    todo = store.count_to_embed(staging, after)
+    done_before = sum(len(np.load(p)["ids"]) for p in existing)
+    bar = None
+    if settings.show_progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=todo, unit="doc", desc="embedding", dynamic_ncols=True)
+    embedded = 0
+    try:
+        while True:
+            rows = store.to_embed(staging, after, settings.chunk_size)
+            if not rows:
+                break
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = encoder.encode([r[1] for r in rows])
+            name = f"chunk-{int(ids[0]):012d}-{int(ids[-1]):012d}.npz"
+            tmp = chunks_dir / f".{name}.tmp.npz"
+            np.savez(tmp, ids=ids, vectors=vecs.astype(np.float32))
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, chunks_dir / name)
+            after = int(ids[-1])
+            embedded += len(ids)
+            if bar is not None:
+                bar.update(len(ids))
+            _pause_hook("encode")
+    finally:
+        if bar is not None:
+            bar.close()
+    return embedded + done_before
+
+
+def _load_chunks(chunks_dir: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    files = _chunk_files(chunks_dir)
+    if not files:
+        return np.empty(0, dtype=np.int64), np.empty((0, dim), dtype=np.float32)
+    parts = [np.load(p) for p in files]
+    return (
+        np.concatenate([p["ids"] for p in parts]),
+        np.concatenate([p["vectors"] for p in parts]),
+    )
+
+
+def _make_index(
+    idx: IndexDir, prev: Manifest | None, settings: BuildSettings, dim: int, new_x: np.ndarray
+) -> VectorIndex:
+    if prev is not None:
+        return VectorIndex.load(idx.faiss_path(prev.version))
+    factory = resolve_factory(settings.index_type, len(new_x), dim)
+    index = VectorIndex.create(dim, factory)
+    if index.needs_training:
+        rng = np.random.default_rng(0)
+        take = min(len(new_x), TRAIN_SAMPLE)
+        sample = new_x[np.sort(rng.choice(len(new_x), size=take, replace=False))]
+        try:
+            index.train(sample)
+        except Exception as e:  # too few vectors for this index type
+            raise BuildError(
+                f"cannot train index type {factory!r} on {len(new_x)} vectors ({e}); "
+                "use --index-type flat or auto for small collections"
+            ) from e
+    return index
+
+
+def _query_encoder_info(settings: BuildSettings, dim: int) -> dict:
+    """Load the query encoder of an asymmetric pair, check it fits, describe it for the manifest."""
+    config = settings.query_encoder_config()
+    if config is None:
+        return {}
+    query_encoder = Encoder.load(config)
+    if query_encoder.dim != dim:
+        raise BuildError(
+            f"query model {config.model!r} makes {query_encoder.dim}-dimensional vectors but the "
+            f"article model makes {dim}: a query/article pair must share one vector space"
+        )
+    return {
+        "query_model": config.model,
+        "query_fingerprint": query_encoder.fingerprint,
+        "query_max_length": config.max_length,
+        "query_pooling": config.pooling,
+    }
+
+
+def build(
+    index_dir: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    settings: BuildSettings | None = None,
+) -> BuildSummary:
+    """Build a new index in ``index_dir`` or update the published one with ``inputs``."""
+    settings = settings or BuildSettings()
+    started = time.monotonic()
+    paths = [Path(p) for p in inputs]
+    for p in paths:
+        if not p.is_file():
+            raise BuildError(f"input {p} does not exist or is not a file")
+    idx = IndexDir(index_dir)
+    try:
+        idx.root.mkdir(parents=True, exist_ok=True)
+        idx.lock_file.touch(exist_ok=True)
+    except OSError as e:
+        raise BuildError(f"cannot write to index directory {idx.root}: {e}") from e
+    encoder = Encoder.load(settings.encoder_config())  # fails before any work
+    query_info = _query_encoder_info(settings, encoder.dim)
+    info = EncoderInfo(
+        model=settings.model,
+        fingerprint=encoder.fingerprint,
+        pooling=settings.pooling,
+        max_length=settings.max_length,
+        normalize=True,
+        dim=encoder.dim,
+        **query_info,
+    )
+    try:
+        with _build_lock(idx.lock_file):
+            return _build_locked(idx, paths, settings, encoder, info, started)
+    except OSError as e:
+        raise BuildError(
+            f"build failed writing {idx.root}: {e}. The published index is unchanged; "
+            "free space or fix permissions, then run the same command again to resume."
+        ) from e
+
+
+def _build_locked(
+    idx: IndexDir,
+    paths: list[Path],
+    settings: BuildSettings,
+    encoder: Encoder,
+    info: EncoderInfo,
+    started: float,
+) -> BuildSummary:
+    published = idx.current_version()
+    prev = idx.read_manifest(published) if published is not None else None
+    store_url = settings.db_url
+    if prev is not None:
+        _check_compatible(prev, info, store_url or None)
+    staging = (published or 0) + 1
+    state_path = idx.build_dir / "state.json"
+    fingerprint = f"{staging}|{info.fingerprint}|{settings.index_type}|{store_url}"
+    state = BuildState.load(state_path)
+    if state is None or state.fingerprint != fingerprint:
+        if idx.build_dir.exists():
+            log.warning("discarding an unfinished build of other settings in %s", idx.build_dir)
+            shutil.rmtree(idx.build_dir)
+        idx.build_dir.mkdir(parents=True)
+        state = BuildState(staging=staging, fingerprint=fingerprint)
+        state.save(state_path)
+    store = Store(store_url or idx.default_store_url())
+    try:
+        _ingest(store, paths, state, state_path)
+        chunks_dir = idx.build_dir / "chunks"
+        embedded = _encode(store, encoder, staging, chunks_dir, settings)
+        removed = store.removed_doc_ids(staging)
+        ids, x = _load_chunks(chunks_dir, encoder.dim)
+        if ids.size:  # a later file in this build may have replaced an encoded row
+            keep = np.isin(ids, store.visible_embedded_ids(staging))
+            ids, x = ids[keep], x[keep]
+        changes = sum(state.applied.get(k, 0) for k in ("added", "replaced", "deleted"))
+        changed = bool(ids.size or removed.size or changes)
+        if prev is not None and not changed:
+            shutil.rmtree(idx.build_dir, ignore_errors=True)
+            return _summary(prev.version, False, state, 0, store, started, prev)
+        _pause_hook("faiss")
+        index = _make_index(idx, prev, settings, encoder.dim, x)
+        if removed.size:
+            index.remove(removed)
+        if ids.size:
+            index.add(ids, x)
+            vf = VectorFile(idx.vectors_path, encoder.dim)
+            vf.write(ids, x)
+            vf.flush()
+        idx.version_dir(staging).mkdir(parents=True, exist_ok=True)
+        index.save(idx.faiss_path(staging))
+        counts = store.counts(staging)
+        manifest = Manifest(
+            version=staging,
+            encoder=info,
+            faiss_factory=index.factory,
+            faiss_params=index.params,
+            next_doc_id=store.next_doc_id(),
+            counts={**counts, "vectors": int(index.ntotal)},
+            store_url=store_url or None,
+            built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            inputs=[str(p) for p in paths],
+        )
+        idx.write_manifest(manifest)
+        _pause_hook("publish")
+        idx.publish(staging)
+        shutil.rmtree(idx.build_dir, ignore_errors=True)
+        for_gone = idx.remove_old_versions(keep=settings.keep_versions)
+        kept = idx.published_versions()
+        if for_gone and kept:
+            store.gc(kept[0])
+        return _summary(staging, True, state, embedded, store, started, manifest)
+    finally:
+        store.close()
+
+
+def _summary(
+    version: int,
+    published: bool,
+    state: BuildState,
+    embedded: int,
+    store: Store,
+    started: float,
+    manifest: Manifest,
+) -> BuildSummary:
+    return BuildSummary(
+        version=version,
+        published=published,
+        applied=dict(state.applied),
+        embedded=embedded,
+        skipped=state.skipped,
+        seconds=time.monotonic() - started,
+        articles=int(manifest.counts.get("articles", 0)),
+        vectors=int(manifest.counts.get("vectors", 0)),
+    )

@@ -1,0 +1,74 @@
+"""Build settings: defaults in one place, overridable by CLI flags and PUBMED_SEARCH_* variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+from indexer.encoder import DEFAULT_MODEL, EncoderConfig
+
+ENV_PREFIX = "PUBMED_SEARCH_"
+
+
+@dataclass
+class BuildSettings:
+    """Everything `pubmed-search build` can be told.
+
+    Each field may also come from the environment as ``PUBMED_SEARCH_<FIELD>`` (e.g.
+    ``PUBMED_SEARCH_MODEL``, ``PUBMED_SEARCH_BATCH_SIZE``); CLI flags win over the environment.
+    """
+
+    model: str = DEFAULT_MODEL
+    pooling: str = "mean"
+    max_length: int = 512
+    batch_size: int = 16
+    index_type: str = "auto"
+    quantize: str = "none"
+    device: str = "auto"
+    db_url: str | None = None
+    chunk_size: int = 1024
+    query_model: str | None = None
+    query_pooling: str | None = None
+    query_max_length: int | None = None
+    keep_versions: int = 2
+    show_progress: bool = True
+
+    @classmethod
+    def from_env(cls, overrides: dict[str, Any] | None = None) -> BuildSettings:
+        """Defaults, then PUBMED_SEARCH_* variables, then ``overrides`` that are not None."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            default = f.default
+            if isinstance(default, bool):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls(**values)
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(
+            model=self.model,
+            pooling=self.pooling,
+            max_length=self.max_length,
+            quantize=self.quantize,
+            device=self.device,
+            batch_size=self.batch_size,
+        )
+
+    def query_encoder_config(self) -> EncoderConfig | None:
+        if not self.query_model:
+            return None
+        return EncoderConfig(
+            model=self.query_model,
+            pooling=self.query_pooling or self.pooling,
+            max_length=self.query_max_length or 64,
+            device=self.device,
+            batch_size=self.batch_size,
+        )

@@ -1,0 +1,63 @@
+"""`pubmed-search`: one click group; each subcommand lives in pubmed_search/commands/<name>.py.
+
+Subcommands are imported lazily, so `pubmed-search --help` stays fast (torch is not imported).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+# name -> short help (shown by --help without importing the command's module)
+COMMANDS: dict[str, str] = {
+    "build": "Build or update an index directory from PubMed XML / JSONL files.",
+    "query": "Search an index from the command line.",
+    "serve": "Serve the web UI and the retrieval API.",
+    "eval": "Evaluate retrieval quality (nDCG, MRR, recall, MAP) on queries with judgements.",
+    "fetch": "Download PubMed records with NCBI E-utilities into a PubMed XML file.",
+    "tune": "Adapt an encoder to your collection with contrastive training (no labels).",
+    "info": "Show an index directory's manifest and counts.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [n for n in COMMANDS if self._module(n) is not None]
+
+    @staticmethod
+    def _module(name: str):
+        try:
+            return importlib.util.find_spec(f"pubmed_search.commands.{name}")
+        except ModuleNotFoundError:
+            return None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS or self._module(cmd_name) is None:
+            return None
+        module = importlib.import_module(f"pubmed_search.commands.{cmd_name}")
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="pubmed-search")
+def cli(verbose: int) -> None:
+    """Semantic and lexical search over PubMed abstracts (BioLinkBERT + FAISS + BM25)."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()
