@@ -1,0 +1,99 @@
+"""`pubmed-search build`: build or incrementally update an index directory."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|FAISS_FACTORY_STRING"
+
+
+@click.command("build")
+@click.option(
+    "--index",
+    "index_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Index directory to create or update.",
+)
+@click.option(
+    "--db",
+    "db_url",
+    default=None,
+    help="SQLAlchemy URL of the metadata store (default: SQLite inside --index), "
+    "e.g. postgresql+psycopg://user@host/db.",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Encoder: a Hugging Face hub id or a local directory "
+    "[default: michiyasunaga/BioLinkBERT-base].",
+)
+@click.option(
+    "--query-model",
+    default=None,
+    help="Separate query encoder of an asymmetric pair (e.g. MedCPT's).",
+)
+@click.option(
+    "--pooling",
+    type=click.Choice(["mean", "cls"]),
+    default=None,
+    help="Pooling of token vectors [default: mean].",
+)
+@click.option(
+    "--max-length",
+    type=click.IntRange(8, 8192),
+    default=None,
+    help="Tokens per article [default: 512].",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="Encoder batch size [default: 16].",
+)
+@click.option(
+    "--index-type", default=None, metavar=INDEX_TYPES, help="FAISS index type [default: auto]."
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["none", "int8"]),
+    default=None,
+    help="Dynamic int8 quantisation of the encoder on CPU [default: none].",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="Where the encoder runs [default: auto].",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help="Articles per encoding checkpoint [default: 1024].",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def command(index_dir: str, inputs: tuple[str, ...], no_progress: bool, **options) -> None:
+    """Build an index from PubMed XML (.xml, .xml.gz; baseline or update files) and JSONL
+    (.jsonl, .jsonl.gz) INPUTS, or update the index already in --index with them.
+
+    Re-running after an interruption resumes from the last checkpoint.
+    """
+    from indexer.build import BuildError, build
+    from indexer.encoder import ModelLoadError
+    from indexer.settings import BuildSettings
+    from indexer.sources import SourceError
+
+    overrides = dict(options)
+    if no_progress:
+        overrides["show_progress"] = False
+    settings = BuildSettings.from_env(overrides)
+    try:
+        summary = build(index_dir, list(inputs), settings)
+    except (BuildError, ModelLoadError, SourceError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    click.echo(summary.line())
