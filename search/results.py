@@ -1,0 +1,81 @@
+"""What the search layer returns: plain dataclasses, JSON-ready through ``to_dict``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+class SearchError(Exception):
+    """Base class of the search layer's own errors."""
+
+
+class NotFound(SearchError, KeyError):
+    """An article (PMID) is not in the index, or has no vector for ``similar``."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "not found"
+
+
+class ModelMismatchError(SearchError, ValueError):
+    """The model loaded for queries is not the one the index was built with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A passage of the abstract; ``highlights`` are ``[start, end)`` offsets into ``text``."""
+
+    text: str
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "highlights": [list(h) for h in self.highlights]}
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rank: int
+    pmid: int
+    score: float
+    title: str
+    journal: str
+    year: int | None
+    authors: list[str]
+    doi: str | None
+    mesh: list[str]
+    snippet: Snippet
+    doc_id: int = -1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["snippet"] = self.snippet.to_dict()
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResponse:
+    """One page of results.
+
+    ``total`` is the size of the matching set when it is known: the number of full-text
+    matches (lexical *and* hybrid: hybrid's dense side ranks every article, so its own
+    "total" would be the whole collection), the filtered set's size (filtered dense), or
+    the number of embedded articles (unfiltered dense / similar).
+    """
+
+    query: str
+    mode: str
+    k: int
+    page: int
+    total: int | None
+    took_ms: float
+    model: str
+    hits: list[Hit]
+    version: int = 0
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "hits"}
+        d["hits"] = [h.to_dict() for h in self.hits]
+        return d

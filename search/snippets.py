@@ -1,0 +1,126 @@
+"""Query-biased snippets: the passage of an abstract with the most query-term matches.
+
+Plain text plus ``[start, end)`` highlight offsets into that text, never HTML: the caller
+escapes and marks up (the web layer), or prints (the CLI).
+"""
+
+from __future__ import annotations
+
+import re
+
+from search.results import Snippet
+
+SNIPPET_CHARS = 300
+ELLIPSIS = "…"
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOPWORDS = frozenset(
+    """a an and are as at be been but by can do does for from had has have how in into is it
+    its no not of on or than that the their then there these they this those to was were what
+    when where which while who why will with without""".split()
+)
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct lower-cased query words worth highlighting (no stop words, no 1-letter words)."""
+    seen: dict[str, None] = {}
+    for m in _WORD.finditer(query.lower()):
+        w = m.group()
+        if (len(w) > 1 or w.isdigit()) and w not in _STOPWORDS:
+            seen.setdefault(w)
+    return list(seen)
+
+
+_SUFFIXES = frozenset(("s", "es", "ed", "d", "ing"))
+
+
+def _inflected(longer: str, shorter: str) -> bool:
+    """True when ``longer`` is ``shorter`` plus a common English inflection."""
+    if len(shorter) < 3:
+        return False
+    if longer.startswith(shorter) and longer[len(shorter) :] in _SUFFIXES:
+        return True
+    return shorter.endswith("y") and longer == shorter[:-1] + "ies"  # therapy ~ therapies
+
+
+def _matches_term(token: str, term: str) -> bool:
+    """Same word up to a plural / -ed / -ing inflection, either way round."""
+    return token == term or _inflected(token, term) or _inflected(term, token)
+
+
+def find_matches(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
+    """``(start, end, term_index)`` of every word of ``text`` matching a query term."""
+    if not terms:
+        return []
+    out = []
+    for m in _WORD.finditer(text):
+        token = m.group().lower()
+        for i, term in enumerate(terms):
+            if _matches_term(token, term):
+                out.append((m.start(), m.end(), i))
+                break
+    return out
+
+
+def _best_window(matches: list[tuple[int, int, int]], width: int) -> tuple[int, int]:
+    """Indices ``[i, j)`` of the run of matches fitting in ``width`` chars with the most
+    distinct terms, then the most matches; the earliest such run on ties."""
+    best = (-1, -1, 0, 0)  # distinct, count, i, j
+    j = 0
+    for i in range(len(matches)):
+        j = max(j, i)
+        while j < len(matches) and matches[j][1] - matches[i][0] <= width:
+            j += 1
+        j = max(j, i + 1)  # a lone match wider than the window still counts
+        distinct = len({m[2] for m in matches[i:j]})
+        if (distinct, j - i) > best[:2]:
+            best = (distinct, j - i, i, j)
+    return best[2], best[3]
+
+
+def _snap(text: str, start: int, end: int, reach: int = 20) -> tuple[int, int]:
+    """Move ``start`` and ``end`` to word boundaries: outward when the word is short (at
+    most ``reach`` chars to go), inward otherwise, so no word is ever cut."""
+    if start > 0 and not text[start - 1].isspace():
+        back = text.rfind(" ", 0, start) + 1  # 0 when there is no space before
+        if start - back <= reach:
+            start = back
+        else:
+            nxt = text.find(" ", start)
+            start = nxt + 1 if nxt >= 0 else len(text)
+    if end < len(text) and not text[end].isspace() and not text[end - 1].isspace():
+        fwd = text.find(" ", end)
+        fwd = len(text) if fwd < 0 else fwd
+        end = fwd if fwd - end <= reach else max(start, text.rfind(" ", start, end))
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> Snippet:
+    """A passage of about ``width`` characters of ``text`` around the densest query matches.
+
+    Cuts fall on word boundaries and are marked with an ellipsis; with no match the passage
+    is the start of the text. Highlights cover every matching word inside the passage.
+    """
+    text = " ".join(text.split())  # one space between words: offsets stay simple
+    if not text:
+        return Snippet("", [])
+    matches = find_matches(text, query_terms(query))
+    if len(text) <= width:
+        return Snippet(text, [(s, e) for s, e, _ in matches])
+    if matches:
+        i, j = _best_window(matches, width)
+        first, last = matches[i][0], matches[j - 1][1]
+        slack = width - (last - first)
+        start = max(0, min(first - slack // 3, len(text) - width))
+    else:
+        start = 0
+    end = min(len(text), start + width)
+    start, end = _snap(text, start, end)
+    prefix = ELLIPSIS if start > 0 else ""
+    suffix = ELLIPSIS if end < len(text) else ""
+    shift = len(prefix) - start
+    highlights = [(s + shift, e + shift) for s, e, _ in matches if s >= start and e <= end]
+    return Snippet(prefix + text[start:end] + suffix, highlights)

@@ -1,0 +1,118 @@
+"""Rank fusion: hand-computed cases and properties."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from search.fusion import (
+    K_RRF,
+    min_max_normalize,
+    reciprocal_rank_fusion,
+    weighted_score_fusion,
+)
+
+
+def test_rrf_hand_computed() -> None:
+    dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
+    lexical = [(3, 12.0), (4, 9.0), (1, 1.0)]
+    fused = dict(reciprocal_rank_fusion([dense, lexical]))
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 63)
+    assert fused[2] == pytest.approx(1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[4] == pytest.approx(1 / 62)
+    order = [d for d, _ in reciprocal_rank_fusion([dense, lexical])]
+    # 1 and 3 tie (1/61 + 1/63) and beat 2 and 4 (1/62); ties break by doc id.
+    assert order == [1, 3, 2, 4]
+
+
+def test_rrf_weights_and_k() -> None:
+    dense = [(10, 1.0), (20, 0.5)]
+    lexical = [(20, 3.0), (30, 2.0)]
+    fused = dict(reciprocal_rank_fusion([dense, lexical], weights=[2.0, 0.5], k_rrf=1))
+    assert fused[10] == pytest.approx(2.0 / 2)
+    assert fused[20] == pytest.approx(2.0 / 3 + 0.5 / 2)
+    assert fused[30] == pytest.approx(0.5 / 3)
+    assert [d for d, _ in reciprocal_rank_fusion([dense, lexical], [2.0, 0.5], 1)] == [10, 20, 30]
+    # A zero weight turns a list off entirely: the order is the other list's.
+    only_lex = reciprocal_rank_fusion([dense, lexical], weights=[0.0, 1.0])
+    assert [d for d, s in only_lex if s > 0] == [20, 30]
+
+
+def test_rrf_ignores_scores_and_duplicates() -> None:
+    a = [(5, -100.0), (6, 1e9)]  # only ranks matter
+    fused = dict(reciprocal_rank_fusion([a]))
+    assert fused[5] > fused[6]
+    dup = [(7, 1.0), (8, 0.9), (7, 0.1)]
+    assert dict(reciprocal_rank_fusion([dup]))[7] == pytest.approx(1 / (K_RRF + 1))
+
+
+def test_rrf_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="weights"):
+        reciprocal_rank_fusion([[(1, 1.0)], [(2, 1.0)]], weights=[1.0])
+    with pytest.raises(ValueError, match="weights"):
+        reciprocal_rank_fusion([[(1, 1.0)]], weights=[-1.0])
+    with pytest.raises(ValueError, match="k_rrf"):
+        reciprocal_rank_fusion([[(1, 1.0)]], k_rrf=-1)
+    assert reciprocal_rank_fusion([]) == []
+    assert reciprocal_rank_fusion([[], []]) == []
+
+
+def test_min_max_normalize() -> None:
+    assert min_max_normalize([(1, 10.0), (2, 5.0), (3, 0.0)]) == [(1, 1.0), (2, 0.5), (3, 0.0)]
+    assert min_max_normalize([(1, 3.0), (2, 3.0)]) == [(1, 1.0), (2, 1.0)]
+    assert min_max_normalize([]) == []
+
+
+def test_weighted_score_fusion_hand_computed() -> None:
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]  # normalised 1, 0.5, 0
+    lexical = [(3, 20.0), (4, 10.0)]  # normalised 1, 0
+    fused = dict(weighted_score_fusion([dense, lexical], weights=[0.7, 0.3]))
+    assert fused[1] == pytest.approx(0.7)
+    assert fused[2] == pytest.approx(0.35)
+    assert fused[3] == pytest.approx(0.3)
+    assert fused[4] == pytest.approx(0.0)
+    order = [d for d, _ in weighted_score_fusion([dense, lexical], weights=[0.7, 0.3])]
+    assert order == [1, 2, 3, 4]
+
+
+ranked_lists = st.lists(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.floats(-10, 10, allow_nan=False)),
+        max_size=25,
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(ranked_lists)
+def test_rrf_properties(lists) -> None:
+    fused = reciprocal_rank_fusion(lists)
+    ids = [d for d, _ in fused]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {d for lst in lists for d, _ in lst}
+    scores = [s for _, s in fused]
+    assert scores == sorted(scores, reverse=True)
+    # Upper bound: first place in every list.
+    assert all(0 < s <= len(lists) / (K_RRF + 1) + 1e-12 for s in scores)
+    # Recompute independently from the definition.
+    for doc_id, score in fused:
+        expect = 0.0
+        for lst in lists:
+            ranks = [r for r, (d, _) in enumerate(lst, start=1) if d == doc_id]
+            if ranks:
+                expect += 1 / (K_RRF + ranks[0])
+        assert math.isclose(score, expect, rel_tol=1e-12)
+
+
+@given(ranked_lists)
+def test_weighted_fusion_properties(lists) -> None:
+    fused = weighted_score_fusion(lists)
+    assert {d for d, _ in fused} == {d for lst in lists for d, _ in lst}
+    assert all(-1e-12 <= s <= len(lists) + 1e-12 for _, s in fused)
+    scores = [s for _, s in fused]
+    assert scores == sorted(scores, reverse=True)
