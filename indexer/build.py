@@ -39,7 +39,6 @@ from indexer.vectors import VectorFile, VectorIndex, resolve_factory
 
 log = logging.getLogger(__name__)
 
-INGEST_BATCH = 2000
 TRAIN_SAMPLE = 100_000
 
 
@@ -151,7 +150,7 @@ def _check_compatible(prev: Manifest, info: EncoderInfo, store_url: str) -> None
 
 
 def _ingest(
-    store: Store, inputs: Sequence[Path], state: BuildState, state_path: Path
+    store: Store, inputs: Sequence[Path], state: BuildState, state_path: Path, batch_size: int
 ) -> SourceStats:
     total = SourceStats()
     for path in inputs:
@@ -163,7 +162,7 @@ def _ingest(
         stats = SourceStats()
         records = iter_records(path, stats)
         seen = 0
-        for batch in _batches(records, INGEST_BATCH):
+        for batch in _batches(records, batch_size):
             seen += len(batch)
             if seen <= done:
                 continue
@@ -338,7 +337,7 @@ def _build_locked(
         state.save(state_path)
     store = Store(store_url or idx.default_store_url())
     try:
-        _ingest(store, paths, state, state_path)
+        _ingest(store, paths, state, state_path, settings.ingest_batch)
         chunks_dir = idx.build_dir / "chunks"
         embedded = _encode(store, encoder, staging, chunks_dir, settings)
         removed = store.removed_doc_ids(staging)

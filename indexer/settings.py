@@ -28,6 +28,7 @@ class BuildSettings:
     device: str = "auto"
     db_url: str | None = None
     chunk_size: int = 1024
+    ingest_batch: int = 2000
     query_model: str | None = None
     query_pooling: str | None = None
     query_max_length: int | None = None

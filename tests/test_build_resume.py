@@ -1,0 +1,109 @@
+"""Kill a real build process with SIGKILL at each phase; the re-run must end identical."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import build
+from indexer.manifest import IndexDir
+from tests.fixtures.indexes import synthetic_articles, write_jsonl
+from tests.test_build import settings_for, snapshot
+
+pytestmark = pytest.mark.slow
+
+
+def run_build(index_dir: Path, model: Path, inputs: list[Path], pause: str | None = None):
+    env = dict(os.environ, PUBMED_SEARCH_INGEST_BATCH="10", PUBMED_SEARCH_CHUNK_SIZE="16")
+    if pause:
+        env["PUBMED_SEARCH_BUILD_PAUSE"] = pause
+    cmd = [sys.executable, "-m", "pubmed_search.cli", "build", "--index", str(index_dir)]
+    cmd += ["--model", str(model), "--max-length", "64", "--no-progress", *map(str, inputs)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def kill_at(proc: subprocess.Popen, phase: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.strip() == f"PAUSED {phase}":
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            return
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"build never reached phase {phase}: {proc.stderr.read() if proc.stderr else ''}")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("inputs")
+    base = synthetic_articles(60, seed=11)
+    update = [dict(base[0], version=2, title="Revised title on stent thrombosis")]
+    update += synthetic_articles(30, seed=12, first_pmid=7000) + [{"delete": base[3]["pmid"]}]
+    return write_jsonl(d / "base.jsonl", base), write_jsonl(d / "update.jsonl", update)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_model_dir: Path, inputs) -> dict[int, np.ndarray]:
+    """The uninterrupted build: base file, then the update file."""
+    index_dir = tmp_path_factory.mktemp("reference") / "index"
+    build(index_dir, [inputs[0]], settings_for(tiny_model_dir))
+    build(index_dir, [inputs[1]], settings_for(tiny_model_dir))
+    return snapshot(index_dir)
+
+
+def assert_same(got: dict[int, np.ndarray], want: dict[int, np.ndarray]) -> None:
+    assert sorted(got) == sorted(want)
+    for pmid, vec in want.items():
+        np.testing.assert_allclose(got[pmid], vec, atol=2e-3)
+
+
+@pytest.mark.parametrize("phase", ["ingest", "encode", "faiss", "publish"])
+def test_killed_update_resumes_to_the_same_index(
+    tmp_path: Path, tiny_model_dir: Path, inputs, reference, phase: str
+):
+    index_dir = tmp_path / "index"
+    build(index_dir, [inputs[0]], settings_for(tiny_model_dir))
+    published = IndexDir(index_dir).current_version()
+    before = snapshot(index_dir)
+
+    kill_at(run_build(index_dir, tiny_model_dir, [inputs[1]], pause=phase), phase)
+    # Readers still see the previous complete version, untouched.
+    assert IndexDir(index_dir).current_version() == published
+    assert_same(snapshot(index_dir), before)
+
+    proc = run_build(index_dir, tiny_model_dir, [inputs[1]])
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert_same(snapshot(index_dir), reference)
+    assert not (index_dir / ".build").exists()
+
+
+def test_killed_first_build_mid_embedding_resumes(tmp_path: Path, tiny_model_dir: Path, inputs):
+    index_dir = tmp_path / "index"
+    kill_at(run_build(index_dir, tiny_model_dir, [inputs[0]], pause="encode"), "encode")
+    assert IndexDir(index_dir).current_version() is None
+    chunks = list((index_dir / ".build" / "chunks").glob("chunk-*.npz"))
+    assert len(chunks) == 1  # killed right after the first checkpoint
+    mtime = chunks[0].stat().st_mtime_ns
+
+    # Resume, stopping again before FAISS: the finished chunk was reused, not re-encoded.
+    kill_at(run_build(index_dir, tiny_model_dir, [inputs[0]], pause="faiss"), "faiss")
+    assert chunks[0].stat().st_mtime_ns == mtime
+    assert len(list(chunks[0].parent.glob("chunk-*.npz"))) > 1
+
+    proc = run_build(index_dir, tiny_model_dir, [inputs[0]])
+    assert proc.wait(timeout=300) == 0
+    uninterrupted = tmp_path / "plain"
+    build(uninterrupted, [inputs[0]], settings_for(tiny_model_dir))
+    assert_same(snapshot(index_dir), snapshot(uninterrupted))
