@@ -49,7 +49,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("inputs")
     base = synthetic_articles(60, seed=11)
     update = [dict(base[0], version=2, title="Revised title on stent thrombosis")]
-    update += synthetic_articles(30, seed=12, first_pmid=7000) + [{"delete": base[3]["pmid"]}]
+    update += [*synthetic_articles(30, seed=12, first_pmid=7000), {"delete": base[3]["pmid"]}]
     return write_jsonl(d / "base.jsonl", base), write_jsonl(d / "update.jsonl", update)
 
 
@@ -83,7 +83,7 @@ def test_killed_update_resumes_to_the_same_index(
     assert_same(snapshot(index_dir), before)
 
     proc = run_build(index_dir, tiny_model_dir, [inputs[1]])
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert_same(snapshot(index_dir), reference)
     assert not (index_dir / ".build").exists()
