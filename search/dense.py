@@ -1,0 +1,105 @@
+"""Dense retrieval over one index version: FAISS, exact scoring of subsets, exact re-scoring.
+
+Guarantee: when ``n`` candidates exist (in the whole index, or in a filtered subset), ``n``
+are returned. An approximate index that comes back short (an IVF list too sparse for the
+filtered subset, an HNSW graph cut off by the selector) falls back to exact scoring with
+the stored fp16 vectors, which is always complete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+EXACT_SUBSET_MAX = 20_000
+"""Filtered sets up to this size are scored exactly (numpy dot on the stored vectors): at
+20,000 ids that costs ~8 ms on 2 cores, less than a selector search of a big HNSW/IVF index
+and never short of results (see bench/search.py --calibrate)."""
+
+EXACT_CHUNK = 65_536
+RERANK_FACTOR = 4
+"""A lossy index (PQ / SQ codes) fetches this many times the candidates, re-scored exactly."""
+
+
+def is_lossy(factory: str) -> bool:
+    """True for index types whose scores are approximations of the inner product."""
+    f = factory.upper()
+    return "PQ" in f or "SQ" in f or "LSH" in f
+
+
+def _ranked(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    """(id, score) best first; equal scores by ascending id, so results are deterministic."""
+    order = np.lexsort((ids, -scores))
+    return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+def exact_top(vectors: Any, ids: np.ndarray, q: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """The ``n`` best of ``ids`` by inner product with ``q``, reading vectors in chunks."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if n <= 0 or ids.size == 0:
+        return []
+    best_ids = np.empty(0, dtype=np.int64)
+    best_scores = np.empty(0, dtype=np.float32)
+    for start in range(0, ids.size, EXACT_CHUNK):
+        chunk = ids[start : start + EXACT_CHUNK]
+        scores = np.asarray(vectors.read(chunk), dtype=np.float32) @ q
+        cand_ids = np.concatenate([best_ids, chunk])
+        cand_scores = np.concatenate([best_scores, scores.astype(np.float32, copy=False)])
+        if cand_ids.size > n:
+            keep = np.argpartition(-cand_scores, n - 1)[:n]
+            cand_ids, cand_scores = cand_ids[keep], cand_scores[keep]
+        best_ids, best_scores = cand_ids, cand_scores
+    return _ranked(best_ids, best_scores)
+
+
+def _faiss_top(
+    index: Any, q: np.ndarray, n: int, subset: np.ndarray | None
+) -> list[tuple[int, float]]:
+    scores, ids = index.search(q.reshape(1, -1), n, subset_ids=subset)
+    scores, ids = np.asarray(scores).reshape(-1), np.asarray(ids).reshape(-1)
+    valid = ids >= 0
+    return _ranked(ids[valid].astype(np.int64), scores[valid].astype(np.float32))
+
+
+def dense_top(
+    index: Any,
+    vectors: Any,
+    q: np.ndarray,
+    n: int,
+    *,
+    subset: np.ndarray | None = None,
+    all_ids: Any = None,
+    rerank: bool = False,
+) -> list[tuple[int, float]]:
+    """The ``n`` nearest articles to ``q`` (inner product), best first.
+
+    ``subset``: the only doc ids allowed (a filtered set), or None for the whole index.
+    ``all_ids``: a callable giving every id in the index, used only by the exact fallback
+    of an unfiltered search. ``rerank``: fetch more candidates and re-score them exactly.
+    """
+    q = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
+    if n <= 0:
+        return []
+    if subset is not None:
+        subset = np.asarray(subset, dtype=np.int64)
+        n = min(n, int(subset.size))
+        if n == 0:
+            return []
+        if subset.size <= EXACT_SUBSET_MAX:
+            return exact_top(vectors, subset, q, n)
+        available = int(subset.size)
+    else:
+        available = int(index.ntotal)
+        n = min(n, available)
+        if n == 0:
+            return []
+    fetch = min(available, n * RERANK_FACTOR) if rerank else n
+    found = _faiss_top(index, q, fetch, subset)
+    if len(found) < n:  # the approximate index came back short: score exactly
+        ids = subset if subset is not None else np.asarray(all_ids(), dtype=np.int64)
+        return exact_top(vectors, ids, q, n)
+    if rerank:
+        cand = np.fromiter((d for d, _ in found), dtype=np.int64, count=len(found))
+        return exact_top(vectors, cand, q, n)
+    return found[:n]

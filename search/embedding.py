@@ -1,0 +1,85 @@
+"""Query embedding: one serialised encoder call per distinct query, an LRU cache in front."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any, Protocol
+
+import numpy as np
+
+QUERY_CACHE_SIZE = 1024
+
+
+class TextEncoder(Protocol):
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+class LRUCache:
+    """A small thread-safe least-recently-used map with hit/miss counters."""
+
+    def __init__(self, maxsize: int = QUERY_CACHE_SIZE) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize: must be >= 1, got {maxsize}")
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            try:
+                value = self._data[key]
+            except KeyError:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+class QueryEmbedder:
+    """Turns query text into one read-only float32 vector with ``encoder``.
+
+    ``key`` identifies the encoder's output space (fingerprint + pooling + max length), so one
+    cache may be shared by embedders of different index versions. Model calls are serialised
+    by a lock: Hugging Face fast tokenizers are not safe to call from several threads at once.
+    """
+
+    def __init__(self, encoder: TextEncoder, key: str, cache: LRUCache | None = None) -> None:
+        self.encoder = encoder
+        self.key = key
+        self.cache = cache if cache is not None else LRUCache()
+        self._lock = threading.Lock()
+
+    def embed(self, text: str) -> np.ndarray:
+        cache_key = (self.key, text)
+        vec = self.cache.get(cache_key)
+        if vec is not None:
+            return vec
+        with self._lock:
+            vec = self.cache.get(cache_key)  # another thread may have just computed it
+            if vec is not None:
+                return vec
+            out = np.asarray(self.encoder.encode([text]), dtype=np.float32)
+            vec = np.ascontiguousarray(out.reshape(-1))
+            vec.setflags(write=False)
+            self.cache.put(cache_key, vec)
+            return vec

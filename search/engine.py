@@ -1,0 +1,360 @@
+"""The search engine: dense, lexical and hybrid retrieval over one published index version.
+
+Everything one request needs of an index version (manifest, FAISS index, store, vector file,
+query embedder) lives in one immutable :class:`IndexState`. A request reads
+``engine.state`` once and uses that object throughout; :meth:`SearchEngine.reload_if_changed`
+builds the state of a newer version beside it and swaps the reference, so in-flight requests
+finish on the version they started with and the next ones see the new version whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.filters import Filters
+from indexer.manifest import IndexDir, Manifest
+from search.dense import dense_top, is_lossy
+from search.embedding import LRUCache, QueryEmbedder
+from search.fusion import K_RRF, reciprocal_rank_fusion
+from search.loading import load_state_parts
+from search.results import MODES, Hit, NotFound, SearchResponse
+from search.snippets import make_snippet
+
+log = logging.getLogger(__name__)
+
+MAX_K = 100
+MAX_QUERY_CHARS = 1000
+MIN_FUSION_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """One published version, opened for reading."""
+
+    version: int
+    manifest: Manifest
+    index: object  # indexer.vectors.VectorIndex
+    store: object  # indexer.store.Store (read-only)
+    vectors: object  # indexer.vectors.VectorFile (read-only)
+    embedder: QueryEmbedder
+    model: str  # the model that embeds queries
+    rerank: bool
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _check_query(query: object) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("query: must be a non-empty string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"query: at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+    return query.strip()
+
+
+def _check_page(k: object, page: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k: must be an integer from 1 to {MAX_K}, got {k!r}")
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError(f"page: must be an integer >= 1, got {page!r}")
+
+
+def _weights(weights: Sequence[float] | Mapping[str, float] | None) -> list[float]:
+    """(dense, lexical) fusion weights from a pair or a {"dense":, "lexical":} mapping."""
+    if weights is None:
+        return [1.0, 1.0]
+    if isinstance(weights, Mapping):
+        unknown = set(weights) - {"dense", "lexical"}
+        if unknown:
+            raise ValueError(f"weights: unknown keys {sorted(unknown)} (use dense, lexical)")
+        pair = [weights.get("dense", 1.0), weights.get("lexical", 1.0)]
+    else:
+        pair = list(weights)
+    if len(pair) != 2:
+        raise ValueError(f"weights: expected (dense, lexical), got {weights!r}")
+    try:
+        out = [float(w) for w in pair]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"weights: must be numbers, got {weights!r}") from e
+    if any(not (w >= 0) or w == float("inf") for w in out) or sum(out) == 0:
+        raise ValueError(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
+    return out
+
+
+def _active(filters: Filters | None) -> Filters | None:
+    if filters is None or filters.is_empty():
+        return None
+    if not isinstance(filters, Filters):
+        raise ValueError(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
+    return filters
+
+
+class SearchEngine:
+    """Open with :meth:`open`; thread-safe; see the module docstring for versioning."""
+
+    def __init__(
+        self,
+        index_dir: str | os.PathLike[str],
+        *,
+        model: str | None = None,
+        query_model: str | None = None,
+        device: str = "auto",
+        rerank: bool | None = None,
+        cache_size: int = 1024,
+    ) -> None:
+        self.index_dir = IndexDir(index_dir)
+        self._model_override = model
+        self._query_model_override = query_model
+        self._device = device
+        self._rerank = rerank
+        self.query_cache = LRUCache(cache_size)
+        self._embedders: dict[str, QueryEmbedder] = {}
+        self._reload_lock = threading.Lock()
+        self._state: IndexState | None = None
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | os.PathLike[str],
+        model: str | None = None,
+        query_model: str | None = None,
+        device: str = "auto",
+        rerank: bool | None = None,
+        cache_size: int = 1024,
+    ) -> SearchEngine:
+        """Open the published version of ``index_dir``.
+
+        ``model`` / ``query_model``: local copies of the index's models (their fingerprints
+        must equal the manifest's, else :class:`ModelMismatchError`). ``rerank``: re-score
+        approximate candidates with the stored vectors (None: only for lossy PQ/SQ indexes).
+        """
+        engine = cls(
+            index_dir,
+            model=model,
+            query_model=query_model,
+            device=device,
+            rerank=rerank,
+            cache_size=cache_size,
+        )
+        engine._state = engine._open_state(None)
+        return engine
+
+    # versions ----------------------------------------------------------------
+    @property
+    def state(self) -> IndexState:
+        state = self._state
+        if state is None:
+            raise RuntimeError("the engine is closed")
+        return state
+
+    @property
+    def version(self) -> int:
+        return self.state.version
+
+    def _open_state(self, version: int | None) -> IndexState:
+        manifest = self.index_dir.read_manifest(version)
+        parts = load_state_parts(
+            self.index_dir,
+            manifest,
+            model=self._model_override,
+            query_model=self._query_model_override,
+            device=self._device,
+            embedders=self._embedders,
+            cache=self.query_cache,
+        )
+        rerank = is_lossy(manifest.faiss_factory) if self._rerank is None else self._rerank
+        return IndexState(version=manifest.version, manifest=manifest, rerank=rerank, **parts)
+
+    def reload_if_changed(self) -> bool:
+        """Open and swap in the version CURRENT names if it is not the one being served.
+
+        Returns True when a new version was swapped in. On failure (e.g. the new version was
+        built with another model) the exception propagates and the old version keeps serving.
+        """
+        current = self.index_dir.current_version()
+        if current is None or current == self.state.version:
+            return False
+        with self._reload_lock:
+            if current == self.state.version:
+                return False
+            new = self._open_state(current)
+            old, self._state = self._state, new
+            log.info("index %s: now serving version %d", self.index_dir.root, new.version)
+            del old  # closed by garbage collection once no in-flight request holds it
+            return True
+
+    def close(self) -> None:
+        state, self._state = self._state, None
+        if state is not None:
+            state.close()
+
+    def __enter__(self) -> SearchEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # retrieval ---------------------------------------------------------------
+    def embed_query(self, query: str) -> np.ndarray:
+        """The query's vector (cached per model and text)."""
+        return self.state.embedder.embed(_check_query(query))
+
+    def _dense(
+        self,
+        state: IndexState,
+        q: np.ndarray,
+        n: int,
+        filters: Filters | None,
+        exclude: int | None = None,
+    ) -> tuple[list[tuple[int, float]], int]:
+        """Top ``n`` by inner product (without doc id ``exclude``) and the candidate count."""
+        if filters is None:
+            subset = None
+            total = int(state.index.ntotal)
+            excluded = exclude is not None
+        else:
+            subset = state.store.filter_doc_ids(filters, state.version)
+            total = len(subset)
+            excluded = exclude is not None and bool(np.isin(exclude, subset))
+        ranked = dense_top(
+            state.index,
+            state.vectors,
+            q,
+            n + int(excluded),
+            subset=subset,
+            all_ids=lambda: state.store.filter_doc_ids(Filters(), state.version),
+            rerank=state.rerank,
+        )
+        if exclude is not None:
+            ranked = [(d, s) for d, s in ranked if d != exclude][:n]
+        return ranked, max(0, total - int(excluded))
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        page: int = 1,
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+    ) -> SearchResponse:
+        """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
+        ``query``, restricted to ``filters``.
+
+        ``mode``: "dense" (embedding inner product), "lexical" (BM25) or "hybrid" (both,
+        fused by reciprocal rank fusion with k=60 and ``weights`` (dense, lexical), default
+        1/1; score = fused RRF score). ``total``: see :class:`SearchResponse`.
+        """
+        started = time.perf_counter()
+        query = _check_query(query)
+        _check_page(k, page)
+        if mode not in MODES:
+            raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+        fusion_weights = _weights(weights)
+        filters = _active(filters)
+        state = self.state
+        first = (page - 1) * k
+        model = state.model
+        if mode == "lexical":
+            ranked, total = state.store.lexical_search(
+                query, state.version, limit=k, filters=filters, offset=first
+            )
+            model = "bm25"
+        elif mode == "dense":
+            q = state.embedder.embed(query)
+            ranked, total = self._dense(state, q, first + k, filters)
+            ranked = ranked[first:]
+        else:
+            n = max(MIN_FUSION_CANDIDATES, 2 * k * page)
+            q = state.embedder.embed(query)
+            dense, _ = self._dense(state, q, n, filters)
+            lexical, total = state.store.lexical_search(
+                query, state.version, limit=n, filters=filters, offset=0
+            )
+            fused = reciprocal_rank_fusion([dense, lexical], fusion_weights, k_rrf=K_RRF)
+            ranked = fused[first : first + k]
+        hits = self._hits(state, ranked[:k], query, first + 1)
+        return SearchResponse(
+            query=query,
+            mode=mode,
+            k=k,
+            page=page,
+            total=int(total),
+            took_ms=(time.perf_counter() - started) * 1000,
+            model=model,
+            hits=hits,
+            version=state.version,
+            filters=filters.as_dict() if filters else {},
+        )
+
+    def similar(
+        self, pmid: int, k: int = 10, filters: Filters | None = None, page: int = 1
+    ) -> SearchResponse:
+        """The articles nearest to article ``pmid``'s own vector, itself excluded."""
+        started = time.perf_counter()
+        _check_page(k, page)
+        filters = _active(filters)
+        state = self.state
+        doc = state.store.doc_for_pmid(int(pmid), state.version)
+        if doc is None:
+            raise NotFound(f"PMID {pmid} is not in the index (version {state.version})")
+        q = np.asarray(state.vectors.read(np.array([doc.doc_id], dtype=np.int64)))[0]
+        if not doc.article.embeddable or not np.any(q):
+            raise NotFound(f"PMID {pmid} has no vector (it has neither title nor abstract)")
+        first = (page - 1) * k
+        ranked, total = self._dense(state, q, first + k, filters, exclude=doc.doc_id)
+        hits = self._hits(state, ranked[first : first + k], doc.article.title, first + 1)
+        return SearchResponse(
+            query=f"similar:{int(pmid)}",
+            mode="similar",
+            k=k,
+            page=page,
+            total=int(total),
+            took_ms=(time.perf_counter() - started) * 1000,
+            model=state.manifest.encoder.model,
+            hits=hits,
+            version=state.version,
+            filters=filters.as_dict() if filters else {},
+        )
+
+    def article(self, pmid: int):
+        """The full stored record (``StoredArticle``) of ``pmid``, or None."""
+        state = self.state
+        return state.store.doc_for_pmid(int(pmid), state.version)
+
+    def _hits(
+        self, state: IndexState, ranked: list[tuple[int, float]], query: str, first_rank: int
+    ) -> list[Hit]:
+        if not ranked:
+            return []
+        docs = state.store.get_docs([d for d, _ in ranked])
+        hits = []
+        for doc_id, score in ranked:
+            doc = docs.get(doc_id)
+            if doc is None:  # cannot happen for a consistent version; never crash a page
+                log.warning("doc id %d is ranked but not in the store", doc_id)
+                continue
+            a = doc.article
+            hits.append(
+                Hit(
+                    rank=first_rank + len(hits),
+                    pmid=a.pmid,
+                    score=float(score),
+                    title=a.title,
+                    journal=a.journal,
+                    year=a.year,
+                    authors=list(a.authors),
+                    doi=a.doi,
+                    mesh=[m.name for m in a.mesh],
+                    snippet=make_snippet(a.abstract, query),
+                    doc_id=int(doc_id),
+                )
+            )
+        return hits
