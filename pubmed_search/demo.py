@@ -70,8 +70,8 @@ def choose_model(requested: str | None, cache_dir: Path) -> str:
 
 def demo_subset(out_dir: Path, limit: int) -> Path:
     """The first ``limit`` articles with abstracts of the real update file, as JSONL."""
-    from indexer.samples import UPDATE_FILE, pubmed_sample
     from indexer.records import Article
+    from indexer.samples import UPDATE_FILE, pubmed_sample
     from indexer.sources import iter_records
 
     target = out_dir / f"pubmed21n1298-first{limit}.jsonl"
