@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy.exc
 
 from indexer.encoder import Encoder
 from indexer.manifest import EncoderInfo, IndexDir, Manifest, atomic_write_bytes
@@ -304,7 +305,7 @@ def build(
     try:
         with _build_lock(idx.lock_file):
             return _build_locked(idx, paths, settings, encoder, info, started)
-    except OSError as e:
+    except (OSError, sqlalchemy.exc.OperationalError) as e:
         raise BuildError(
             f"build failed writing {idx.root}: {e}. The published index is unchanged; "
             "free space or fix permissions, then run the same command again to resume."
