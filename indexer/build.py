@@ -306,8 +306,9 @@ def build(
         with _build_lock(idx.lock_file):
             return _build_locked(idx, paths, settings, encoder, info, started)
     except (OSError, sqlalchemy.exc.OperationalError) as e:
+        detail = getattr(e, "orig", None) or e  # SQLAlchemy: the driver's error, not the SQL
         raise BuildError(
-            f"build failed writing {idx.root}: {e}. The published index is unchanged; "
+            f"build failed writing {idx.root}: {detail}. The published index is unchanged; "
             "free space or fix permissions, then run the same command again to resume."
         ) from e
 
