@@ -1,0 +1,398 @@
+"""The metadata store: one row per article revision, MVCC by index version (SQLAlchemy 2.x).
+
+See docs/ARCHITECTURE.md ("Doc ids and versions"). A row is visible at version V iff
+``added_in <= V AND (removed_in IS NULL OR removed_in > V)``; a build at staging version S only
+inserts rows (``added_in = S``) and marks rows (``removed_in = S``), so readers at V < S are
+never disturbed. SQLite (default; WAL, FTS5) or PostgreSQL (``postgresql+psycopg://``).
+Lexical search and its cost bounds are described in :mod:`indexer.fulltext`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+from sqlalchemy import Connection, text
+
+from indexer import fulltext
+from indexer.filters import Filters
+from indexer.records import Article, Deletion, MeshTerm, Section
+from indexer.store_engine import IMMEDIATE, StoreError, open_engine
+from indexer.store_schema import build_metadata
+
+__all__ = ["ApplyResult", "Store", "StoreError", "StoredArticle"]
+
+_MESH_UI = re.compile(r"D\d+")
+VISIBLE = "a.added_in <= :v AND (a.removed_in IS NULL OR a.removed_in > :v)"
+_CHUNK = 1000
+_ROW_COLS = (
+    "doc_id, pmid, pmid_version, added_in, removed_in, title, abstract, sections, journal, "
+    "journal_iso, year, authors, mesh, publication_types, keywords, language, doi"
+)
+
+
+@dataclass
+class ApplyResult:
+    """What one or more :meth:`Store.apply` calls did."""
+
+    added: int = 0
+    replaced: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    older_skipped: int = 0
+    missing_deletes: int = 0
+    not_embeddable: int = 0
+
+    def __add__(self, other: ApplyResult) -> ApplyResult:
+        return ApplyResult(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class StoredArticle:
+    """One stored revision: its doc id (FAISS id), the version that added it, the article."""
+
+    doc_id: int
+    added_in: int
+    article: Article
+    removed_in: int | None = None
+
+
+def _ids(rows: Iterable) -> np.ndarray:
+    return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+
+def _chunks(seq: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _article_row(doc_id: int, a: Article, h: str, version: int, nul: bool) -> tuple:
+    abstract = a.abstract
+    sections = json.dumps(
+        [{"text": s.text, "label": s.label, "category": s.category} for s in a.sections],
+        ensure_ascii=False,
+    )
+    mesh = json.dumps(
+        [{"name": m.name, "ui": m.ui, "major": m.major} for m in a.mesh], ensure_ascii=False
+    )
+    row = (
+        doc_id, a.pmid, a.version, version, None, h, a.title, abstract, sections,
+        a.journal, a.journal_iso, a.journal.strip().lower(), a.journal_iso.strip().lower(),
+        a.year, json.dumps(a.authors, ensure_ascii=False), mesh,
+        json.dumps(a.publication_types, ensure_ascii=False),
+        json.dumps(a.keywords, ensure_ascii=False), a.language, a.doi,
+        bool(abstract.strip()), a.embeddable,
+    )  # fmt: skip
+    if nul:  # PostgreSQL text cannot hold NUL characters
+        row = tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
+    return row
+
+
+def _to_article(r) -> StoredArticle:
+    art = Article(
+        pmid=int(r.pmid),
+        version=int(r.pmid_version),
+        title=r.title,
+        sections=[Section(**s) for s in json.loads(r.sections)],
+        journal=r.journal,
+        journal_iso=r.journal_iso,
+        year=r.year,
+        authors=json.loads(r.authors),
+        mesh=[MeshTerm(**m) for m in json.loads(r.mesh)],
+        publication_types=json.loads(r.publication_types),
+        keywords=json.loads(r.keywords),
+        language=r.language,
+        doi=r.doi,
+    )
+    return StoredArticle(int(r.doc_id), int(r.added_in), art, r.removed_in)
+
+
+class Store:
+    """Metadata store at a SQLAlchemy ``url``; ``readonly`` opens a reader (SQLite ``mode=ro``).
+
+    Thread-safe for readers: every call checks a connection out of the engine's pool.
+    """
+
+    def __init__(self, url: str, readonly: bool = False, lexical_budget: int | None = None):
+        self.readonly = readonly
+        self.engine, self.backend, self.url = open_engine(url, readonly)
+        self._writer = self.engine.execution_options(**{IMMEDIATE: True})
+        self.lexical_budget = lexical_budget or fulltext.LEXICAL_BUDGET
+        _, self._meta, self._articles, self._mesh, self._pubtypes = build_metadata(self.backend)
+        self._dfs = fulltext.DfCache()
+        self._n_docs: tuple[int, int] | None = None
+        self._insert_sql = self._insert_statements()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert_statements(self) -> tuple[str, str, str]:
+        ph = "?" if self.backend == "sqlite" else "%s"
+        out = []
+        for table in (self._articles, self._mesh, self._pubtypes):
+            cols = [c.name for c in table.columns if c.name != "tsv"]
+            values = ", ".join([ph] * len(cols))
+            out.append(f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({values})")
+        return out[0], out[1], out[2]
+
+    # ------------------------------------------------------------------ writer
+
+    def apply(self, records: Iterable[Article | Deletion], version: int) -> ApplyResult:
+        """Stage ``records`` (in order) at version ``version``, in one transaction."""
+        if self.readonly:
+            raise StoreError("this store was opened read-only")
+        recs = list(records)
+        res = ApplyResult()
+        if not recs:
+            return res
+        with self._writer.begin() as conn:
+            # pmid -> [doc_id or None (pending insert), pmid_version, content_hash, pending idx]
+            cur: dict[int, list | None] = {}
+            pmids = sorted({r.pmid for r in recs})
+            sql = text(
+                "SELECT a.doc_id, a.pmid, a.pmid_version, a.content_hash FROM articles a "
+                f"WHERE a.pmid IN :pmids AND {VISIBLE} ORDER BY a.doc_id"
+            ).bindparams(_expanding("pmids"))
+            for chunk in _chunks(pmids):
+                for doc_id, pmid, pv, h in conn.execute(sql, {"pmids": list(chunk), "v": version}):
+                    cur[int(pmid)] = [int(doc_id), int(pv), h, -1]
+            removed: list[int] = []
+            pending: list[tuple[Article, str] | None] = []
+            for rec in recs:
+                c = cur.get(rec.pmid)
+                if isinstance(rec, Deletion):
+                    if c is None:
+                        res.missing_deletes += 1
+                        continue
+                    res.deleted += 1
+                elif c is not None and c[1] > rec.version:
+                    res.older_skipped += 1
+                    continue
+                else:
+                    h = rec.content_hash()
+                    if c is not None and c[2] == h:
+                        res.unchanged += 1
+                        continue
+                    res.not_embeddable += not rec.embeddable
+                    if c is None:
+                        res.added += 1
+                    else:
+                        res.replaced += 1
+                if c is not None:  # supersede the current row (stored or pending in this batch)
+                    if c[0] is not None:
+                        removed.append(c[0])
+                    else:
+                        pending[c[3]] = None
+                if isinstance(rec, Deletion):
+                    cur[rec.pmid] = None
+                else:
+                    cur[rec.pmid] = [None, rec.version, h, len(pending)]
+                    pending.append((rec, h))
+            self._write(conn, version, removed, [p for p in pending if p is not None])
+        return res
+
+    def _write(self, conn: Connection, version: int, removed: list[int], new: list) -> None:
+        upd = text("UPDATE articles SET removed_in = :v WHERE doc_id IN :ids")
+        upd = upd.bindparams(_expanding("ids"))
+        for chunk in _chunks(removed):
+            conn.execute(upd, {"v": version, "ids": list(chunk)})
+        if not new:
+            return
+        lock = "" if self.backend == "sqlite" else " FOR UPDATE"
+        sql = f"SELECT value FROM meta WHERE key = 'next_doc_id'{lock}"
+        first = int(conn.execute(text(sql)).scalar_one())
+        nul = self.backend == "postgresql"
+        rows, mesh, pts = [], [], []
+        for i, (a, h) in enumerate(new):
+            doc_id = first + i
+            rows.append(_article_row(doc_id, a, h, version, nul))
+            for m in {(m.name.strip().lower(), m.ui) for m in a.mesh}:
+                mesh.append((doc_id, *m))
+            for p in {p.strip().lower() for p in a.publication_types}:
+                pts.append((doc_id, p))
+        if nul:
+            mesh = [(d, n.replace("\x00", ""), u and u.replace("\x00", "")) for d, n, u in mesh]
+            pts = [(d, p.replace("\x00", "")) for d, p in pts]
+        for sql, data in zip(self._insert_sql, (rows, mesh, pts), strict=True):
+            if data:
+                conn.exec_driver_sql(sql, data)
+        conn.execute(
+            text("UPDATE meta SET value = :n WHERE key = 'next_doc_id'"),
+            {"n": str(first + len(new))},
+        )
+
+    def to_embed(self, version: int, after_doc_id: int, limit: int) -> list[tuple[int, str]]:
+        """(doc_id, embed text) of embeddable rows added at ``version`` and visible at it."""
+        sql = text(
+            "SELECT a.doc_id, a.title, a.abstract FROM articles a WHERE a.added_in = :v "
+            "AND (a.removed_in IS NULL OR a.removed_in > :v) AND a.embeddable = :t "
+            "AND a.doc_id > :after ORDER BY a.doc_id LIMIT :limit"
+        )
+        params = {"v": version, "t": True, "after": after_doc_id, "limit": limit}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sql, params).all()
+        return [(int(d), " ".join(p for p in (t.strip(), ab.strip()) if p)) for d, t, ab in rows]
+
+    def removed_doc_ids(self, version: int) -> np.ndarray:
+        """Embeddable rows marked removed at ``version`` that were visible before it."""
+        sql = (
+            "SELECT a.doc_id FROM articles a WHERE a.removed_in = :v AND a.added_in < :v "
+            "AND a.embeddable = :t ORDER BY a.doc_id"
+        )
+        return self._id_query(sql, {"v": version, "t": True})
+
+    def visible_embedded_ids(self, version: int) -> np.ndarray:
+        sql = f"SELECT a.doc_id FROM articles a WHERE {VISIBLE} AND a.embeddable = :t ORDER BY 1"
+        return self._id_query(sql, {"v": version, "t": True})
+
+    def next_doc_id(self) -> int:
+        with self.engine.connect() as conn:
+            sql = "SELECT value FROM meta WHERE key = 'next_doc_id'"
+            return int(conn.execute(text(sql)).scalar_one())
+
+    def counts(self, version: int) -> dict[str, int]:
+        """Visible rows at ``version``: articles, embedded (embeddable), with_abstract."""
+        sql = text(
+            "SELECT count(*), sum(CASE WHEN a.embeddable THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN a.has_abstract THEN 1 ELSE 0 END) "
+            f"FROM articles a WHERE {VISIBLE}"
+        )
+        with self.engine.connect() as conn:
+            n, emb, ab = conn.execute(sql, {"v": version}).one()
+        return {"articles": int(n), "embedded": int(emb or 0), "with_abstract": int(ab or 0)}
+
+    def gc(self, before_version: int) -> int:
+        """Physically delete rows with ``removed_in <= before_version``; returns their number."""
+        if self.readonly:
+            raise StoreError("this store was opened read-only")
+        old = "SELECT doc_id FROM articles WHERE removed_in <= :b"
+        with self._writer.begin() as conn:
+            for table in ("article_mesh", "article_pubtypes"):
+                conn.execute(
+                    text(f"DELETE FROM {table} WHERE doc_id IN ({old})"), {"b": before_version}
+                )
+            sql = text("DELETE FROM articles WHERE removed_in <= :b")
+            return int(conn.execute(sql, {"b": before_version}).rowcount)
+
+    # ------------------------------------------------------------------ reader
+
+    def _id_query(self, sql: str, params: dict) -> np.ndarray:
+        with self.engine.connect() as conn:
+            return _ids(conn.execute(text(sql), params))
+
+    def _where(self, filters: Filters | None, version: int, embeddable: bool) -> fulltext.Where:
+        conds, params = [VISIBLE], {"v": version}
+        if embeddable:
+            conds.append("a.embeddable = :emb")
+            params["emb"] = True
+        f = filters or Filters()
+
+        def val(s: str) -> str:
+            return s.replace("\x00", "").strip().lower()
+
+        if f.year_from is not None:
+            conds.append("a.year >= :yf")
+            params["yf"] = int(f.year_from)
+        if f.year_to is not None:
+            conds.append("a.year <= :yt")
+            params["yt"] = int(f.year_to)
+        if f.journal:
+            conds.append("(a.journal_lower = :jn OR a.journal_iso_lower = :jn)")
+            params["jn"] = val(f.journal)
+        if f.mesh:
+            ui = f.mesh.strip().upper()
+            if _MESH_UI.fullmatch(ui):
+                conds.append("a.doc_id IN (SELECT doc_id FROM article_mesh WHERE ui = :mesh)")
+                params["mesh"] = ui
+            else:
+                sub = "SELECT doc_id FROM article_mesh WHERE name_lower = :mesh"
+                conds.append(f"a.doc_id IN ({sub})")
+                params["mesh"] = val(f.mesh)
+        if f.pubtype:
+            sub = "SELECT doc_id FROM article_pubtypes WHERE name_lower = :pt"
+            conds.append(f"a.doc_id IN ({sub})")
+            params["pt"] = val(f.pubtype)
+        if f.has_abstract is not None:
+            conds.append("a.has_abstract = :ha")
+            params["ha"] = bool(f.has_abstract)
+        return fulltext.Where(" AND ".join(conds), params, len(conds) > 1 + embeddable)
+
+    def lexical_search(
+        self,
+        query: str,
+        version: int,
+        limit: int,
+        filters: Filters | None = None,
+        offset: int = 0,
+    ) -> tuple[list[tuple[int, float]], int]:
+        """((doc_id, score) best first for [offset, offset+limit), total matches); words only."""
+        tokens = fulltext.query_tokens(query)
+        if not tokens:
+            return [], 0
+        where = self._where(filters, version, embeddable=False)
+        with self.engine.connect() as conn:
+
+            def dfs(toks, probe):
+                return self._dfs.get(version, toks, probe)
+
+            args = (conn, tokens, where, max(limit, 0), max(offset, 0), self.lexical_budget, dfs)
+            if self.backend == "sqlite":
+                return fulltext.sqlite_search(*args)
+            return fulltext.pg_search(*args, n_docs=lambda: self._count_docs(conn, version))
+
+    def _count_docs(self, conn: Connection, version: int) -> int:
+        if self._n_docs is None or self._n_docs[0] != version:
+            n = int(conn.execute(text("SELECT count(*) FROM articles")).scalar())
+            self._n_docs = (version, n)
+        return self._n_docs[1]
+
+    def filter_doc_ids(self, filters: Filters | None, version: int) -> np.ndarray:
+        """Sorted doc ids of visible, embeddable rows matching ``filters``."""
+        w = self._where(filters, version, embeddable=True)
+        return self._id_query(f"SELECT a.doc_id FROM articles a WHERE {w.sql} ORDER BY 1", w.params)
+
+    def count_filtered(self, filters: Filters | None, version: int) -> int:
+        """``len(filter_doc_ids(filters, version))`` without materialising the ids."""
+        w = self._where(filters, version, embeddable=True)
+        with self.engine.connect() as conn:
+            sql = text(f"SELECT count(*) FROM articles a WHERE {w.sql}")
+            return int(conn.execute(sql, w.params).scalar())
+
+    def get_docs(self, doc_ids: Iterable[int]) -> dict[int, StoredArticle]:
+        """Stored rows by doc id (any visibility); unknown ids are absent from the result."""
+        ids = sorted({int(d) for d in doc_ids})
+        out: dict[int, StoredArticle] = {}
+        sql = text(f"SELECT {_ROW_COLS} FROM articles WHERE doc_id IN :ids")
+        sql = sql.bindparams(_expanding("ids"))
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                for r in conn.execute(sql, {"ids": list(chunk)}):
+                    out[int(r.doc_id)] = _to_article(r)
+        return out
+
+    def doc_for_pmid(self, pmid: int, version: int) -> StoredArticle | None:
+        sql = text(
+            f"SELECT {_ROW_COLS} FROM articles a WHERE a.pmid = :p AND {VISIBLE} "
+            "ORDER BY a.doc_id DESC LIMIT 1"
+        )
+        with self.engine.connect() as conn:
+            r = conn.execute(sql, {"p": int(pmid), "v": version}).first()
+        return _to_article(r) if r is not None else None
+
+
+def _expanding(name: str):
+    from sqlalchemy import bindparam
+
+    return bindparam(name, expanding=True)
