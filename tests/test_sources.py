@@ -203,23 +203,28 @@ def test_mesh_publication_types_keywords_language(tmp_path: Path) -> None:
     assert a.language == "eng"
 
 
+PII = '<ELocationID EIdType="pii" ValidYN="Y">S0140</ELocationID>'
+
+
+def eloc(doi: str, valid: str = "Y") -> str:
+    return f'<ELocationID EIdType="doi" ValidYN="{valid}">{doi}</ELocationID>'
+
+
+def aid(value: str, kind: str = "doi") -> str:
+    return f'<ArticleId IdType="{kind}">{value}</ArticleId>'
+
+
 @pytest.mark.parametrize(
     ("elocations", "article_ids", "expected"),
     [
-        ('<ELocationID EIdType="pii" ValidYN="Y">S0140</ELocationID>'
-         '<ELocationID EIdType="doi" ValidYN="Y">10.1/after-pii</ELocationID>', "", "10.1/after-pii"),
-        ('<ELocationID EIdType="doi" ValidYN="Y">10.1/before-pii</ELocationID>'
-         '<ELocationID EIdType="pii" ValidYN="Y">S0140</ELocationID>', "", "10.1/before-pii"),
-        ('<ELocationID EIdType="pii">S0140</ELocationID>',
-         '<ArticleId IdType="pubmed">5</ArticleId><ArticleId IdType="doi">10.1/from-ids</ArticleId>',
-         "10.1/from-ids"),
-        ('<ELocationID EIdType="doi" ValidYN="N">10.1/invalid</ELocationID>',
-         '<ArticleId IdType="doi">10.1/valid</ArticleId>', "10.1/valid"),
-        ('<ELocationID EIdType="doi">10.1/eloc</ELocationID>',
-         '<ArticleId IdType="doi">10.1/ids</ArticleId>', "10.1/eloc"),
-        ("", '<ArticleId IdType="pmc">PMC1</ArticleId>', None),
+        (PII + eloc("10.1/after-pii"), "", "10.1/after-pii"),
+        (eloc("10.1/before-pii") + PII, "", "10.1/before-pii"),
+        (PII, aid("5", "pubmed") + aid("10.1/from-ids"), "10.1/from-ids"),
+        (eloc("10.1/invalid", "N"), aid("10.1/valid"), "10.1/valid"),
+        (eloc("10.1/eloc"), aid("10.1/ids"), "10.1/eloc"),
+        ("", aid("PMC1", "pmc"), None),
     ],
-)  # fmt: skip
+)
 def test_doi(tmp_path: Path, elocations: str, article_ids: str, expected: str | None) -> None:
     reference_ids = (
         "<ReferenceList><Reference><Citation>x</Citation><ArticleIdList>"
@@ -332,7 +337,7 @@ def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(SourceError, match=r"x\.txt.*unknown file type"):
         iter_records(tmp_path / "x.txt")
-    with pytest.raises(SourceError, match="nope.xml"):
+    with pytest.raises(SourceError, match=r"nope\.xml"):
         iter_records(tmp_path / "nope.xml")
 
 
