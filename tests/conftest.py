@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.pg",
     "tests.fixtures.indexes",
+    "tests.fixtures.fake_eutils",
 ]
