@@ -133,6 +133,7 @@ _READ_ERRORS = (OSError, EOFError, zlib.error)
 
 def _iter_xml(path: Path, opener: Callable[[], IO[bytes]], stats: SourceStats) -> Iterator[Record]:
     name = str(path)
+    etree.clear_error_log()  # the log is per thread: keep only this file's errors in it
     try:
         with opener() as fh:
             events = etree.iterparse(
@@ -186,9 +187,18 @@ def _iter_xml(path: Path, opener: Callable[[], IO[bytes]], stats: SourceStats) -
             if books:
                 log.warning("%s: skipped %d PubmedBookArticle records", name, books)
     except etree.XMLSyntaxError as e:
-        raise SourceError(path, f"XML error: {e}") from e
+        raise SourceError(path, f"XML error: {_xml_message(e)}") from e
     except _READ_ERRORS as e:
         raise _io_error(path, e) from e
+
+
+def _xml_message(e: etree.XMLSyntaxError) -> str:
+    """The parser's message; iterparse sometimes only says 'no element found', the log says why."""
+    message = str(e)
+    last = e.error_log.last_error
+    if message.startswith("no element found") and last is not None:
+        return f"{last.message.strip()} (line {last.line}, column {last.column})"
+    return message
 
 
 def _check_root(path: Path, root: Any) -> None:
