@@ -55,6 +55,8 @@ class EncoderConfig:
             raise ValueError(f"quantize must be 'none' or 'int8', not {self.quantize!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}")
+        if self.quantize == "int8" and self.device == "cuda":
+            raise ValueError("quantize='int8' runs on the CPU only: use device='cpu' or 'auto'")
         if self.max_length < 2 or self.batch_size < 1 or self.token_budget < 1:
             raise ValueError("max_length >= 2, batch_size >= 1 and token_budget >= 1 required")
 
@@ -178,8 +180,6 @@ class Encoder:
             device = "cuda" if cuda else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
             raise ModelLoadError(f"device 'cuda' was asked for {config.model!r} but no GPU is seen")
-        if device == "cuda" and config.quantize != "none":
-            raise ValueError("quantize='int8' runs on the CPU only: use device='cpu'")
         torch.set_num_threads(config.threads or physical_cores())
         tokenizer, model, missing = _from_pretrained(config.model)
         if missing - {k for k in missing if k.startswith("pooler.")}:
