@@ -24,6 +24,7 @@ from search.dense import dense_top, is_lossy
 from search.embedding import LRUCache, QueryEmbedder
 from search.fusion import K_RRF, reciprocal_rank_fusion
 from search.loading import load_state_parts
+from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, Hit, NotFound, SearchResponse
 from search.snippets import make_snippet
 
@@ -108,8 +109,17 @@ class SearchEngine:
         device: str = "auto",
         rerank: bool | None = None,
         cache_size: int = 1024,
+        reranker: str | CrossEncoderReranker | None = None,
+        rerank_top_n: int = DEFAULT_TOP_N,
     ) -> None:
         self.index_dir = IndexDir(index_dir)
+        # Cross-encoder re-ranking (search/rerank.py), independent of the index version.
+        if rerank_top_n < 1:
+            raise ValueError(f"rerank_top_n: must be >= 1, got {rerank_top_n}")
+        if isinstance(reranker, str):
+            reranker = CrossEncoderReranker.load(reranker, device=device)
+        self.reranker: CrossEncoderReranker | None = reranker
+        self.rerank_top_n = rerank_top_n
         self._model_override = model
         self._query_model_override = query_model
         self._device = device
@@ -128,12 +138,17 @@ class SearchEngine:
         device: str = "auto",
         rerank: bool | None = None,
         cache_size: int = 1024,
+        reranker: str | CrossEncoderReranker | None = None,
+        rerank_top_n: int = DEFAULT_TOP_N,
     ) -> SearchEngine:
         """Open the published version of ``index_dir``.
 
         ``model`` / ``query_model``: local copies of the index's models (their fingerprints
         must equal the manifest's, else :class:`ModelMismatchError`). ``rerank``: re-score
         approximate candidates with the stored vectors (None: only for lossy PQ/SQ indexes).
+        ``reranker``: a cross-encoder (hub id, directory or loaded
+        :class:`~search.rerank.CrossEncoderReranker`) that ``search(..., rerank=True)`` uses
+        to re-score the top ``rerank_top_n`` candidates.
         """
         engine = cls(
             index_dir,
@@ -142,6 +157,8 @@ class SearchEngine:
             device=device,
             rerank=rerank,
             cache_size=cache_size,
+            reranker=reranker,
+            rerank_top_n=rerank_top_n,
         )
         engine._state = engine._open_state(None)
         return engine
@@ -244,6 +261,7 @@ class SearchEngine:
         filters: Filters | None = None,
         page: int = 1,
         weights: Sequence[float] | Mapping[str, float] | None = None,
+        rerank: bool = False,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
@@ -251,6 +269,9 @@ class SearchEngine:
         ``mode``: "dense" (embedding inner product), "lexical" (BM25) or "hybrid" (both,
         fused by reciprocal rank fusion with k=60 and ``weights`` (dense, lexical), default
         1/1; score = fused RRF score). ``total``: see :class:`SearchResponse`.
+        ``rerank``: re-score the mode's top ``rerank_top_n`` candidates with the engine's
+        cross-encoder and reorder them (scores become its logits; ``reranked``/``rerank_ms``
+        in the response); needs an engine opened with ``reranker``.
         """
         started = time.perf_counter()
         query = _check_query(query)
@@ -259,27 +280,35 @@ class SearchEngine:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
         fusion_weights = _weights(weights)
         filters = _active(filters)
+        if rerank and self.reranker is None:
+            raise ValueError("rerank: this engine has no cross-encoder (open it with reranker=)")
         state = self.state
         first = (page - 1) * k
+        # With re-ranking, fetch candidates from rank 1 (at least the top N), then page.
+        fetch_first, fetch_n = (0, max(first + k, self.rerank_top_n)) if rerank else (first, k)
         model = state.model
         if mode == "lexical":
             ranked, total = state.store.lexical_search(
-                query, state.version, limit=k, filters=filters, offset=first
+                query, state.version, limit=fetch_n, filters=filters, offset=fetch_first
             )
             model = "bm25"
         elif mode == "dense":
             q = state.embedder.embed(query)
-            ranked, total = self._dense(state, q, first + k, filters)
-            ranked = ranked[first:]
+            ranked, total = self._dense(state, q, fetch_first + fetch_n, filters)
+            ranked = ranked[fetch_first:]
         else:
-            n = max(MIN_FUSION_CANDIDATES, 2 * k * page)
+            n = max(MIN_FUSION_CANDIDATES, 2 * k * page, fetch_n)
             q = state.embedder.embed(query)
             dense, _ = self._dense(state, q, n, filters)
             lexical, total = state.store.lexical_search(
                 query, state.version, limit=n, filters=filters, offset=0
             )
             fused = reciprocal_rank_fusion([dense, lexical], fusion_weights, k_rrf=K_RRF)
-            ranked = fused[first : first + k]
+            ranked = fused[fetch_first : fetch_first + fetch_n]
+        rerank_ms = None
+        if rerank:
+            ranked, rerank_ms = self._rerank(state, query, ranked)
+            ranked = ranked[first:]
         hits = self._hits(state, ranked[:k], query, first + 1)
         return SearchResponse(
             query=query,
@@ -292,7 +321,21 @@ class SearchEngine:
             hits=hits,
             version=state.version,
             filters=filters.as_dict() if filters else {},
+            reranked=bool(rerank),
+            rerank_ms=rerank_ms,
         )
+
+    def _rerank(
+        self, state: IndexState, query: str, ranked: list[tuple[int, float]]
+    ) -> tuple[list[tuple[int, float]], float]:
+        """Cross-encoder re-ranking of the top ``rerank_top_n`` (see search/rerank.py)."""
+
+        def texts(doc_ids: Sequence[int]) -> dict[int, str]:
+            docs = state.store.get_docs(doc_ids)
+            return {d: doc.article.embed_text() for d, doc in docs.items()}
+
+        assert self.reranker is not None
+        return rerank_ranked(self.reranker, query, ranked, texts, self.rerank_top_n)
 
     def similar(
         self, pmid: int, k: int = 10, filters: Filters | None = None, page: int = 1
