@@ -9,28 +9,33 @@ Lexical search and its cost bounds are described in :mod:`indexer.fulltext`.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from indexer import fulltext
 from indexer.filters import Filters
-from indexer.records import Article, Deletion, MeshTerm, Section
+from indexer.records import Article, Deletion
 from indexer.store_engine import IMMEDIATE, StoreError, open_engine
+from indexer.store_rows import (
+    ROW_COLS,
+    VISIBLE,
+    StoredArticle,
+    article_row,
+    content_hash,
+    stored_article,
+    where_clause,
+)
 from indexer.store_schema import build_metadata
 
 __all__ = ["ApplyResult", "Store", "StoreError", "StoredArticle"]
 
-_MESH_UI = re.compile(r"D\d+")
-VISIBLE = "a.added_in <= :v AND (a.removed_in IS NULL OR a.removed_in > :v)"
 _CHUNK = 1000
-_ROW_COLS = (
-    "doc_id, pmid, pmid_version, added_in, removed_in, title, abstract, sections, journal, "
-    "journal_iso, year, authors, mesh, publication_types, keywords, language, doi"
+_TO_EMBED = (
+    "a.added_in = :v AND (a.removed_in IS NULL OR a.removed_in > :v) "
+    "AND a.embeddable = :t AND a.doc_id > :after"
 )
 
 
@@ -53,16 +58,6 @@ class ApplyResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-@dataclass
-class StoredArticle:
-    """One stored revision: its doc id (FAISS id), the version that added it, the article."""
-
-    doc_id: int
-    added_in: int
-    article: Article
-    removed_in: int | None = None
-
-
 def _ids(rows: Iterable) -> np.ndarray:
     return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
@@ -70,47 +65,6 @@ def _ids(rows: Iterable) -> np.ndarray:
 def _chunks(seq: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
-
-
-def _article_row(doc_id: int, a: Article, h: str, version: int, nul: bool) -> tuple:
-    abstract = a.abstract
-    sections = json.dumps(
-        [{"text": s.text, "label": s.label, "category": s.category} for s in a.sections],
-        ensure_ascii=False,
-    )
-    mesh = json.dumps(
-        [{"name": m.name, "ui": m.ui, "major": m.major} for m in a.mesh], ensure_ascii=False
-    )
-    row = (
-        doc_id, a.pmid, a.version, version, None, h, a.title, abstract, sections,
-        a.journal, a.journal_iso, a.journal.strip().lower(), a.journal_iso.strip().lower(),
-        a.year, json.dumps(a.authors, ensure_ascii=False), mesh,
-        json.dumps(a.publication_types, ensure_ascii=False),
-        json.dumps(a.keywords, ensure_ascii=False), a.language, a.doi,
-        bool(abstract.strip()), a.embeddable,
-    )  # fmt: skip
-    if nul:  # PostgreSQL text cannot hold NUL characters
-        row = tuple(v.replace("\x00", "") if isinstance(v, str) else v for v in row)
-    return row
-
-
-def _to_article(r) -> StoredArticle:
-    art = Article(
-        pmid=int(r.pmid),
-        version=int(r.pmid_version),
-        title=r.title,
-        sections=[Section(**s) for s in json.loads(r.sections)],
-        journal=r.journal,
-        journal_iso=r.journal_iso,
-        year=r.year,
-        authors=json.loads(r.authors),
-        mesh=[MeshTerm(**m) for m in json.loads(r.mesh)],
-        publication_types=json.loads(r.publication_types),
-        keywords=json.loads(r.keywords),
-        language=r.language,
-        doi=r.doi,
-    )
-    return StoredArticle(int(r.doc_id), int(r.added_in), art, r.removed_in)
 
 
 class Store:
@@ -164,7 +118,7 @@ class Store:
             sql = text(
                 "SELECT a.doc_id, a.pmid, a.pmid_version, a.content_hash FROM articles a "
                 f"WHERE a.pmid IN :pmids AND {VISIBLE} ORDER BY a.doc_id"
-            ).bindparams(_expanding("pmids"))
+            ).bindparams(bindparam("pmids", expanding=True))
             for chunk in _chunks(pmids):
                 for doc_id, pmid, pv, h in conn.execute(sql, {"pmids": list(chunk), "v": version}):
                     cur[int(pmid)] = [int(doc_id), int(pv), h, -1]
@@ -181,7 +135,7 @@ class Store:
                     res.older_skipped += 1
                     continue
                 else:
-                    h = rec.content_hash()
+                    h = content_hash(rec)
                     if c is not None and c[2] == h:
                         res.unchanged += 1
                         continue
@@ -205,7 +159,7 @@ class Store:
 
     def _write(self, conn: Connection, version: int, removed: list[int], new: list) -> None:
         upd = text("UPDATE articles SET removed_in = :v WHERE doc_id IN :ids")
-        upd = upd.bindparams(_expanding("ids"))
+        upd = upd.bindparams(bindparam("ids", expanding=True))
         for chunk in _chunks(removed):
             conn.execute(upd, {"v": version, "ids": list(chunk)})
         if not new:
@@ -217,7 +171,7 @@ class Store:
         rows, mesh, pts = [], [], []
         for i, (a, h) in enumerate(new):
             doc_id = first + i
-            rows.append(_article_row(doc_id, a, h, version, nul))
+            rows.append(article_row(doc_id, a, h, version, nul))
             for m in {(m.name.strip().lower(), m.ui) for m in a.mesh}:
                 mesh.append((doc_id, *m))
             for p in {p.strip().lower() for p in a.publication_types}:
@@ -236,14 +190,20 @@ class Store:
     def to_embed(self, version: int, after_doc_id: int, limit: int) -> list[tuple[int, str]]:
         """(doc_id, embed text) of embeddable rows added at ``version`` and visible at it."""
         sql = text(
-            "SELECT a.doc_id, a.title, a.abstract FROM articles a WHERE a.added_in = :v "
-            "AND (a.removed_in IS NULL OR a.removed_in > :v) AND a.embeddable = :t "
-            "AND a.doc_id > :after ORDER BY a.doc_id LIMIT :limit"
+            f"SELECT a.doc_id, a.title, a.abstract FROM articles a WHERE {_TO_EMBED} "
+            "ORDER BY a.doc_id LIMIT :limit"
         )
         params = {"v": version, "t": True, "after": after_doc_id, "limit": limit}
         with self.engine.connect() as conn:
             rows = conn.execute(sql, params).all()
         return [(int(d), " ".join(p for p in (t.strip(), ab.strip()) if p)) for d, t, ab in rows]
+
+    def count_to_embed(self, version: int, after_doc_id: int = 0) -> int:
+        """How many rows :meth:`to_embed` would still return after ``after_doc_id``."""
+        sql = text(f"SELECT count(*) FROM articles a WHERE {_TO_EMBED}")
+        with self.engine.connect() as conn:
+            params = {"v": version, "t": True, "after": after_doc_id}
+            return int(conn.execute(sql, params).scalar())
 
     def removed_doc_ids(self, version: int) -> np.ndarray:
         """Embeddable rows marked removed at ``version`` that were visible before it."""
@@ -292,43 +252,6 @@ class Store:
         with self.engine.connect() as conn:
             return _ids(conn.execute(text(sql), params))
 
-    def _where(self, filters: Filters | None, version: int, embeddable: bool) -> fulltext.Where:
-        conds, params = [VISIBLE], {"v": version}
-        if embeddable:
-            conds.append("a.embeddable = :emb")
-            params["emb"] = True
-        f = filters or Filters()
-
-        def val(s: str) -> str:
-            return s.replace("\x00", "").strip().lower()
-
-        if f.year_from is not None:
-            conds.append("a.year >= :yf")
-            params["yf"] = int(f.year_from)
-        if f.year_to is not None:
-            conds.append("a.year <= :yt")
-            params["yt"] = int(f.year_to)
-        if f.journal:
-            conds.append("(a.journal_lower = :jn OR a.journal_iso_lower = :jn)")
-            params["jn"] = val(f.journal)
-        if f.mesh:
-            ui = f.mesh.strip().upper()
-            if _MESH_UI.fullmatch(ui):
-                conds.append("a.doc_id IN (SELECT doc_id FROM article_mesh WHERE ui = :mesh)")
-                params["mesh"] = ui
-            else:
-                sub = "SELECT doc_id FROM article_mesh WHERE name_lower = :mesh"
-                conds.append(f"a.doc_id IN ({sub})")
-                params["mesh"] = val(f.mesh)
-        if f.pubtype:
-            sub = "SELECT doc_id FROM article_pubtypes WHERE name_lower = :pt"
-            conds.append(f"a.doc_id IN ({sub})")
-            params["pt"] = val(f.pubtype)
-        if f.has_abstract is not None:
-            conds.append("a.has_abstract = :ha")
-            params["ha"] = bool(f.has_abstract)
-        return fulltext.Where(" AND ".join(conds), params, len(conds) > 1 + embeddable)
-
     def lexical_search(
         self,
         query: str,
@@ -341,7 +264,7 @@ class Store:
         tokens = fulltext.query_tokens(query)
         if not tokens:
             return [], 0
-        where = self._where(filters, version, embeddable=False)
+        where = where_clause(filters, version, embeddable=False)
         with self.engine.connect() as conn:
 
             def dfs(toks, probe):
@@ -360,12 +283,12 @@ class Store:
 
     def filter_doc_ids(self, filters: Filters | None, version: int) -> np.ndarray:
         """Sorted doc ids of visible, embeddable rows matching ``filters``."""
-        w = self._where(filters, version, embeddable=True)
+        w = where_clause(filters, version, embeddable=True)
         return self._id_query(f"SELECT a.doc_id FROM articles a WHERE {w.sql} ORDER BY 1", w.params)
 
     def count_filtered(self, filters: Filters | None, version: int) -> int:
         """``len(filter_doc_ids(filters, version))`` without materialising the ids."""
-        w = self._where(filters, version, embeddable=True)
+        w = where_clause(filters, version, embeddable=True)
         with self.engine.connect() as conn:
             sql = text(f"SELECT count(*) FROM articles a WHERE {w.sql}")
             return int(conn.execute(sql, w.params).scalar())
@@ -374,25 +297,19 @@ class Store:
         """Stored rows by doc id (any visibility); unknown ids are absent from the result."""
         ids = sorted({int(d) for d in doc_ids})
         out: dict[int, StoredArticle] = {}
-        sql = text(f"SELECT {_ROW_COLS} FROM articles WHERE doc_id IN :ids")
-        sql = sql.bindparams(_expanding("ids"))
+        sql = text(f"SELECT {ROW_COLS} FROM articles WHERE doc_id IN :ids")
+        sql = sql.bindparams(bindparam("ids", expanding=True))
         with self.engine.connect() as conn:
             for chunk in _chunks(ids):
                 for r in conn.execute(sql, {"ids": list(chunk)}):
-                    out[int(r.doc_id)] = _to_article(r)
+                    out[int(r.doc_id)] = stored_article(r)
         return out
 
     def doc_for_pmid(self, pmid: int, version: int) -> StoredArticle | None:
         sql = text(
-            f"SELECT {_ROW_COLS} FROM articles a WHERE a.pmid = :p AND {VISIBLE} "
+            f"SELECT {ROW_COLS} FROM articles a WHERE a.pmid = :p AND {VISIBLE} "
             "ORDER BY a.doc_id DESC LIMIT 1"
         )
         with self.engine.connect() as conn:
             r = conn.execute(sql, {"p": int(pmid), "v": version}).first()
-        return _to_article(r) if r is not None else None
-
-
-def _expanding(name: str):
-    from sqlalchemy import bindparam
-
-    return bindparam(name, expanding=True)
+        return stored_article(r) if r is not None else None
