@@ -13,13 +13,17 @@ from typing import Any
 import numpy as np
 
 EXACT_SUBSET_MAX = 20_000
-"""Filtered sets up to this size are scored exactly (numpy dot on the stored vectors): at
-20,000 ids that costs ~8 ms on 2 cores, less than a selector search of a big HNSW/IVF index
-and never short of results (see bench/search.py --calibrate)."""
+"""Filtered sets up to this size are scored exactly from ``vectors.f16`` when the FAISS index
+cannot score them exactly itself (IVF / IVF-PQ: no stored vectors to reconstruct). Flat and
+HNSW indexes (IDMap2) score small subsets exactly from their own vectors. The threshold is
+measured by ``bench/search.py --calibrate``: at 20,000 ids exact scoring costs about as much
+as an IVF selector search whose nprobe has grown with the inverse selectivity."""
 
 EXACT_CHUNK = 65_536
 RERANK_FACTOR = 4
-"""A lossy index (PQ / SQ codes) fetches this many times the candidates, re-scored exactly."""
+RERANK_MIN = 100
+"""A lossy index (PQ / SQ codes) fetches max(RERANK_MIN, RERANK_FACTOR * n) candidates and
+re-scores them exactly with the stored vectors."""
 
 
 def is_lossy(factory: str) -> bool:
@@ -83,18 +87,18 @@ def dense_top(
         return []
     if subset is not None:
         subset = np.asarray(subset, dtype=np.int64)
-        n = min(n, int(subset.size))
+        available = int(subset.size)
+        n = min(n, available)
         if n == 0:
             return []
-        if subset.size <= EXACT_SUBSET_MAX:
+        if available <= EXACT_SUBSET_MAX and not _scores_subsets_exactly(index):
             return exact_top(vectors, subset, q, n)
-        available = int(subset.size)
     else:
         available = int(index.ntotal)
         n = min(n, available)
         if n == 0:
             return []
-    fetch = min(available, n * RERANK_FACTOR) if rerank else n
+    fetch = min(available, max(RERANK_MIN, n * RERANK_FACTOR)) if rerank else n
     found = _faiss_top(index, q, fetch, subset)
     if len(found) < n:  # the approximate index came back short: score exactly
         ids = subset if subset is not None else np.asarray(all_ids(), dtype=np.int64)
@@ -103,3 +107,8 @@ def dense_top(
         cand = np.fromiter((d for d, _ in found), dtype=np.int64, count=len(found))
         return exact_top(vectors, cand, q, n)
     return found[:n]
+
+
+def _scores_subsets_exactly(index: Any) -> bool:
+    """Flat / HNSW indexes (IDMap2) reconstruct small subsets and score them exactly."""
+    return str(getattr(index, "factory", "")).startswith("IDMap2")

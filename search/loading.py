@@ -110,7 +110,7 @@ def load_state_parts(
     )
     dim = manifest.encoder.dim or embedder.encoder.dim
     index = VectorIndex.load(index_dir.faiss_path(manifest.version))
-    vectors = VectorFile(index_dir.vectors_path, dim)
+    vectors = VectorFile(index_dir.vectors_path, dim, readonly=True)
     store = Store(manifest.store_url or index_dir.default_store_url(), readonly=True)
     query_name = manifest.encoder.query_model or manifest.encoder.model
     return {

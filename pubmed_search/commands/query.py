@@ -8,17 +8,29 @@ import textwrap
 import click
 
 MODES = ("hybrid", "dense", "lexical")
+MAX_QUERY_CHARS = 1000
 
 
-def _highlight(snippet) -> str:
-    """The snippet with its matches in bold (click drops the styling when not on a terminal)."""
+def _styled(text: str, start: int, highlights: list[tuple[int, int]]) -> str:
+    """``text`` (found at offset ``start`` of the snippet) with highlighted spans in bold."""
     out, pos = [], 0
-    for start, end in snippet.highlights:
-        out.append(snippet.text[pos:start])
-        out.append(click.style(snippet.text[start:end], bold=True))
-        pos = end
-    out.append(snippet.text[pos:])
-    return "".join(out)
+    for a, b in highlights:
+        a, b = max(a - start, 0), min(b - start, len(text))
+        if a >= b or a < pos:
+            continue
+        out += [text[pos:a], click.style(text[a:b], bold=True)]
+        pos = b
+    return "".join([*out, text[pos:]])
+
+
+def _snippet_lines(snippet, width: int = 92) -> list[str]:
+    """The snippet wrapped at ``width``, its matches in bold (click drops styling off a tty)."""
+    lines, pos = [], 0
+    for line in textwrap.wrap(snippet.text, width, break_long_words=False, break_on_hyphens=False):
+        start = snippet.text.index(line, pos)
+        lines.append(_styled(line, start, snippet.highlights))
+        pos = start + len(line)
+    return lines
 
 
 def _print_text(response) -> None:
@@ -27,6 +39,8 @@ def _print_text(response) -> None:
         f"{total} matches — {response.mode}, page {response.page}, "
         f"{response.took_ms:.0f} ms, model {response.model}"
     )
+    if getattr(response, "reranked", False):
+        click.echo(f"re-ranked by a cross-encoder in {response.rerank_ms:.0f} ms")
     for hit in response.hits:
         year = hit.year if hit.year is not None else "----"
         click.echo(f"\n{hit.rank:>3}. {hit.score:.4f}  PMID {hit.pmid}  {year}  {hit.journal}")
@@ -35,8 +49,8 @@ def _print_text(response) -> None:
                 hit.title or "(no title)", 96, initial_indent=" " * 5, subsequent_indent=" " * 5
             )
         )
-        if hit.snippet.text:
-            click.echo(" " * 5 + _highlight(hit.snippet))
+        for line in _snippet_lines(hit.snippet):
+            click.echo(" " * 5 + line)
     if not response.hits:
         click.echo("no results")
 
@@ -79,6 +93,21 @@ def _print_text(response) -> None:
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
+@click.option(
+    "--rerank",
+    "rerank_model",
+    default=None,
+    metavar="MODEL",
+    help="Re-score the top candidates with this cross-encoder (hub id or directory), "
+    "e.g. ncbi/MedCPT-Cross-Encoder.",
+)
+@click.option(
+    "--rerank-top-n",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Candidates the cross-encoder re-scores.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 @click.argument("text")
 def command(
@@ -96,15 +125,23 @@ def command(
     device: str,
     as_json: bool,
     text: str,
+    rerank_model: str | None = None,
+    rerank_top_n: int = 50,
 ) -> None:
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
     journal, title, snippet)."""
+    from indexer.encoder import ModelLoadError
     from indexer.filters import Filters
     from indexer.manifest import IndexFormatError
     from search import ModelMismatchError, SearchEngine
+    from search.rerank import RerankerLoadError
 
     if not text.strip():
         raise click.BadParameter("the query is empty", param_hint="TEXT")
+    if len(text) > MAX_QUERY_CHARS:
+        raise click.BadParameter(
+            f"at most {MAX_QUERY_CHARS} characters, got {len(text)}", param_hint="TEXT"
+        )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise click.BadParameter(
             f"--year-from {year_from} is after --year-to {year_to}", param_hint="--year-from"
@@ -118,13 +155,23 @@ def command(
         has_abstract=has_abstract,
     )
     try:
-        engine = SearchEngine.open(index_dir, model=model, device=device)
+        engine = SearchEngine.open(
+            index_dir,
+            model=model,
+            device=device,
+            reranker=rerank_model,
+            rerank_top_n=rerank_top_n,
+        )
+    except RerankerLoadError as e:
+        raise click.BadParameter(str(e), param_hint="--rerank") from e
     except ModelMismatchError as e:
         raise click.BadParameter(str(e), param_hint="--model") from e
-    except (IndexFormatError, OSError) as e:
+    except (IndexFormatError, ModelLoadError, OSError) as e:
         raise click.ClickException(str(e)) from e
     try:
-        response = engine.search(text, k=k, mode=mode, filters=filters, page=page)
+        response = engine.search(
+            text, k=k, mode=mode, filters=filters, page=page, rerank=bool(rerank_model)
+        )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     finally:
