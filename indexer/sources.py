@@ -223,6 +223,11 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def _attr(el: Any, name: str) -> str | None:
+    value = el.get(name)
+    return " ".join(value.split()) or None if value else None
+
+
 def _text(el: Any) -> str:
     """All text under ``el`` (inline markup kept as text), whitespace-normalised."""
     if el is None:
@@ -284,7 +289,7 @@ def _fill(a: Article, mc: Any, elem: Any) -> Article:
                     doi = _text(child) or None
             elif tag == "Abstract":
                 a.sections = [
-                    Section(t, s.get("Label") or None, s.get("NlmCategory") or None)
+                    Section(t, _attr(s, "Label"), _attr(s, "NlmCategory"))
                     for s in child.iterchildren("AbstractText")
                     if (t := _text(s))
                 ]
@@ -362,7 +367,7 @@ def _mesh(heading: Any) -> MeshTerm | None:
     major = desc.get("MajorTopicYN") == "Y" or any(
         q.get("MajorTopicYN") == "Y" for q in heading.iterchildren("QualifierName")
     )
-    return MeshTerm(name, desc.get("UI") or None, major)
+    return MeshTerm(name, _attr(desc, "UI"), major)
 
 
 # --------------------------------------------------------------------------- JSONL
