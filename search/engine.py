@@ -307,7 +307,7 @@ class SearchEngine:
             ranked = fused[fetch_first : fetch_first + fetch_n]
         rerank_ms = None
         if rerank:
-            ranked, rerank_ms = self._rerank(state, query, ranked)
+            ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
         hits = self._hits(state, ranked[:k], query, first + 1)
         return SearchResponse(
@@ -325,7 +325,7 @@ class SearchEngine:
             rerank_ms=rerank_ms,
         )
 
-    def _rerank(
+    def _cross_rerank(
         self, state: IndexState, query: str, ranked: list[tuple[int, float]]
     ) -> tuple[list[tuple[int, float]], float]:
         """Cross-encoder re-ranking of the top ``rerank_top_n`` (see search/rerank.py)."""

@@ -69,6 +69,7 @@ def _from_pretrained(name: str) -> tuple[Any, Any]:
     reason = "not found"
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         for local_only in (True, False):
             if not local_only and (local or not _hub_reachable()):
@@ -84,6 +85,7 @@ def _from_pretrained(name: str) -> tuple[Any, Any]:
         raise _error(name, reason if local else "not in the local cache and the hub unreachable")
     finally:
         hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
 
 
 class CrossEncoderReranker:
