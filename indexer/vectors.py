@@ -151,7 +151,9 @@ class VectorIndex:
         index = None
         if mmap:
             try:
-                index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+                flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY  # IVF inverted lists
+                flags |= getattr(faiss, "IO_FLAG_MMAP_IFC", 0)  # flat codes (Flat, HNSW storage)
+                index = faiss.read_index(str(path), flags)
             except Exception:
                 index = None
         read_only = index is not None
