@@ -291,6 +291,9 @@ def build(
         idx.lock_file.touch(exist_ok=True)
     except OSError as e:
         raise BuildError(f"cannot write to index directory {idx.root}: {e}") from e
+    published = idx.current_version()
+    existing = idx.read_manifest(published).encoder if published is not None else None
+    settings = settings.resolved(existing)
     encoder = Encoder.load(settings.encoder_config())  # fails before any work
     query_info = _query_encoder_info(settings, encoder.dim)
     info = EncoderInfo(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from indexer.encoder import DEFAULT_MODEL, EncoderConfig
+from indexer.manifest import EncoderInfo
 
 ENV_PREFIX = "PUBMED_SEARCH_"
 
@@ -19,9 +20,10 @@ class BuildSettings:
     ``PUBMED_SEARCH_MODEL``, ``PUBMED_SEARCH_BATCH_SIZE``); CLI flags win over the environment.
     """
 
-    model: str = DEFAULT_MODEL
-    pooling: str = "mean"
-    max_length: int = 512
+    # None: taken from the index's manifest when updating an index, else the default below.
+    model: str | None = None
+    pooling: str | None = None
+    max_length: int | None = None
     batch_size: int = 16
     index_type: str = "auto"
     quantize: str = "none"
@@ -43,15 +45,31 @@ class BuildSettings:
             raw = os.environ.get(ENV_PREFIX + f.name.upper())
             if raw is None:
                 continue
-            default = f.default
-            if isinstance(default, bool):
+            kind = str(f.type)
+            if kind.startswith("bool"):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int):
+            elif kind.startswith("int"):
                 values[f.name] = int(raw)
             else:
                 values[f.name] = raw
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return cls(**values)
+
+    def resolved(self, existing: EncoderInfo | None) -> BuildSettings:
+        """Fill unset encoder options from an existing index's manifest, else the defaults."""
+        fill = {
+            "model": existing.model if existing else DEFAULT_MODEL,
+            "pooling": existing.pooling if existing else "mean",
+            "max_length": existing.max_length if existing else 512,
+        }
+        if existing and existing.query_model:
+            fill.update(
+                query_model=existing.query_model,
+                query_pooling=existing.query_pooling,
+                query_max_length=existing.query_max_length,
+            )
+        values = {k: v for k, v in fill.items() if getattr(self, k) is None}
+        return replace(self, **values)
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(

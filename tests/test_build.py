@@ -33,7 +33,7 @@ def snapshot(index_dir: Path) -> dict[int, np.ndarray]:
         docs = store.get_docs(ids.tolist())
     finally:
         store.close()
-    vectors = VectorFile(idx.vectors_path, manifest.encoder.dim).read(ids)
+    vectors = VectorFile(idx.vectors_path, manifest.encoder.dim, readonly=True).read(ids)
     index = VectorIndex.load(idx.faiss_path(manifest.version))
     assert index.ntotal == len(ids) == manifest.counts["vectors"]
     if len(ids):
@@ -87,7 +87,8 @@ def test_incremental_update_adds_replaces_and_deletes(tmp_path: Path, tiny_model
     assert not np.allclose(after[rows[0]["pmid"]], before[rows[0]["pmid"]], atol=1e-3)
     assert np.allclose(after[rows[5]["pmid"]], before[rows[5]["pmid"]], atol=1e-3)
 
-    again = build(index_dir, [update], settings_for(tiny_model_dir))
+    # Updating without naming the model reuses the manifest's encoder settings.
+    again = build(index_dir, [update], BuildSettings(show_progress=False))
     assert not again.published  # nothing changed: no new version
     assert IndexDir(index_dir).current_version() == second.version
 
@@ -173,8 +174,11 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PUBMED_SEARCH_BATCH_SIZE", "7")
     monkeypatch.setenv("PUBMED_SEARCH_SHOW_PROGRESS", "false")
     monkeypatch.setenv("PUBMED_SEARCH_MODEL", "env-model")
-    s = BuildSettings.from_env({"model": "flag-model", "pooling": None})
+    monkeypatch.setenv("PUBMED_SEARCH_MAX_LENGTH", "99")
+    s = BuildSettings.from_env({"model": "flag-model", "pooling": None}).resolved(None)
     assert (s.batch_size, s.show_progress, s.model, s.pooling) == (7, False, "flag-model", "mean")
+    assert s.max_length == 99
+    assert BuildSettings().resolved(None).model == "michiyasunaga/BioLinkBERT-base"
 
 
 def test_cli_build_and_info(tmp_path: Path, tiny_model_dir: Path, tiny_corpus):

@@ -25,7 +25,7 @@ def run_build(index_dir: Path, model: Path, inputs: list[Path], pause: str | Non
     if pause:
         env["PUBMED_SEARCH_BUILD_PAUSE"] = pause
     cmd = [sys.executable, "-m", "pubmed_search.cli", "build", "--index", str(index_dir)]
-    cmd += ["--model", str(model), "--max-length", "64", "--no-progress", *map(str, inputs)]
+    cmd += ["--model", str(model), "--max-length", "128", "--no-progress", *map(str, inputs)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
