@@ -149,11 +149,12 @@ class VectorIndex:
     def load(cls, path: str | os.PathLike[str], mmap: bool = False) -> VectorIndex:
         """Read an index; ``mmap`` maps its data read-only when FAISS supports it (else reads)."""
         index = None
-        if mmap:
+        # IO_FLAG_MMAP_IFC (FAISS >= 1.10) maps flat codes and IVF lists; IO_FLAG_MMAP, IVF only
+        flag_sets = [getattr(faiss, "IO_FLAG_MMAP_IFC", 0), faiss.IO_FLAG_MMAP] if mmap else []
+        for flags in filter(None, flag_sets):
             try:
-                flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY  # IVF inverted lists
-                flags |= getattr(faiss, "IO_FLAG_MMAP_IFC", 0)  # flat codes (Flat, HNSW storage)
-                index = faiss.read_index(str(path), flags)
+                index = faiss.read_index(str(path), flags | faiss.IO_FLAG_READ_ONLY)
+                break
             except Exception:
                 index = None
         read_only = index is not None

@@ -273,3 +273,26 @@ def test_vector_file_matches_dict_model(writes: list[tuple[int, float]]) -> None
         got = vf.read(probe)
         want = np.array([[np.float16(model.get(int(i), 0.0))] * 4 for i in probe], np.float32)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("factory", ["IDMap2,Flat", "IVF16,Flat"])
+def test_mmap_load_does_not_read_vectors_into_memory(factory: str, tmp_path: Path) -> None:
+    statm = Path("/proc/self/statm")
+    if not statm.exists():
+        pytest.skip("needs /proc (Linux)")
+
+    def rss_mb() -> float:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    ids, x = _data(20_000, dim=512)  # 40 MB of float32
+    path = tmp_path / "index.faiss"
+    _build(factory, ids, x).save(path)
+    del x
+    before = rss_mb()
+    mapped = VectorIndex.load(path, mmap=True)
+    assert mapped.read_only and rss_mb() - before < 15
+    before = rss_mb()
+    read = VectorIndex.load(path)
+    assert not read.read_only and rss_mb() - before > 30
+    q = np.ones((1, 512), np.float32)
+    np.testing.assert_array_equal(mapped.search(q, 5)[1], read.search(q, 5)[1])
