@@ -23,15 +23,14 @@ from indexer.manifest import IndexDir, Manifest
 from search.dense import dense_top, is_lossy
 from search.embedding import LRUCache, QueryEmbedder
 from search.fusion import K_RRF, reciprocal_rank_fusion
+from search.hits import build_hits
 from search.loading import load_state_parts
+from search.params import check_filters, check_page, check_query, check_weights
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
-from search.results import MODES, Hit, NotFound, SearchResponse
-from search.snippets import make_snippet
+from search.results import MODES, NotFound, SearchResponse
 
 log = logging.getLogger(__name__)
 
-MAX_K = 100
-MAX_QUERY_CHARS = 1000
 MIN_FUSION_CANDIDATES = 100
 
 
@@ -50,51 +49,6 @@ class IndexState:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _check_query(query: object) -> str:
-    if not isinstance(query, str) or not query.strip():
-        raise ValueError("query: must be a non-empty string")
-    if len(query) > MAX_QUERY_CHARS:
-        raise ValueError(f"query: at most {MAX_QUERY_CHARS} characters, got {len(query)}")
-    return query.strip()
-
-
-def _check_page(k: object, page: object) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ValueError(f"k: must be an integer from 1 to {MAX_K}, got {k!r}")
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise ValueError(f"page: must be an integer >= 1, got {page!r}")
-
-
-def _weights(weights: Sequence[float] | Mapping[str, float] | None) -> list[float]:
-    """(dense, lexical) fusion weights from a pair or a {"dense":, "lexical":} mapping."""
-    if weights is None:
-        return [1.0, 1.0]
-    if isinstance(weights, Mapping):
-        unknown = set(weights) - {"dense", "lexical"}
-        if unknown:
-            raise ValueError(f"weights: unknown keys {sorted(unknown)} (use dense, lexical)")
-        pair = [weights.get("dense", 1.0), weights.get("lexical", 1.0)]
-    else:
-        pair = list(weights)
-    if len(pair) != 2:
-        raise ValueError(f"weights: expected (dense, lexical), got {weights!r}")
-    try:
-        out = [float(w) for w in pair]
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"weights: must be numbers, got {weights!r}") from e
-    if any(not (w >= 0) or w == float("inf") for w in out) or sum(out) == 0:
-        raise ValueError(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
-    return out
-
-
-def _active(filters: Filters | None) -> Filters | None:
-    if filters is None or filters.is_empty():
-        return None
-    if not isinstance(filters, Filters):
-        raise ValueError(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
-    return filters
 
 
 class SearchEngine:
@@ -221,7 +175,7 @@ class SearchEngine:
     # retrieval ---------------------------------------------------------------
     def embed_query(self, query: str) -> np.ndarray:
         """The query's vector (cached per model and text)."""
-        return self.state.embedder.embed(_check_query(query))
+        return self.state.embedder.embed(check_query(query))
 
     def _dense(
         self,
@@ -274,12 +228,12 @@ class SearchEngine:
         in the response); needs an engine opened with ``reranker``.
         """
         started = time.perf_counter()
-        query = _check_query(query)
-        _check_page(k, page)
+        query = check_query(query)
+        check_page(k, page)
         if mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
-        fusion_weights = _weights(weights)
-        filters = _active(filters)
+        fusion_weights = check_weights(weights)
+        filters = check_filters(filters)
         if rerank and self.reranker is None:
             raise ValueError("rerank: this engine has no cross-encoder (open it with reranker=)")
         state = self.state
@@ -309,7 +263,7 @@ class SearchEngine:
         if rerank:
             ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
-        hits = self._hits(state, ranked[:k], query, first + 1)
+        hits = build_hits(state.store, ranked[:k], query, first + 1)
         return SearchResponse(
             query=query,
             mode=mode,
@@ -342,8 +296,8 @@ class SearchEngine:
     ) -> SearchResponse:
         """The articles nearest to article ``pmid``'s own vector, itself excluded."""
         started = time.perf_counter()
-        _check_page(k, page)
-        filters = _active(filters)
+        check_page(k, page)
+        filters = check_filters(filters)
         state = self.state
         doc = state.store.doc_for_pmid(int(pmid), state.version)
         if doc is None:
@@ -353,7 +307,7 @@ class SearchEngine:
             raise NotFound(f"PMID {pmid} has no vector (it has neither title nor abstract)")
         first = (page - 1) * k
         ranked, total = self._dense(state, q, first + k, filters, exclude=doc.doc_id)
-        hits = self._hits(state, ranked[first : first + k], doc.article.title, first + 1)
+        hits = build_hits(state.store, ranked[first : first + k], doc.article.title, first + 1)
         return SearchResponse(
             query=f"similar:{int(pmid)}",
             mode="similar",
@@ -371,33 +325,3 @@ class SearchEngine:
         """The full stored record (``StoredArticle``) of ``pmid``, or None."""
         state = self.state
         return state.store.doc_for_pmid(int(pmid), state.version)
-
-    def _hits(
-        self, state: IndexState, ranked: list[tuple[int, float]], query: str, first_rank: int
-    ) -> list[Hit]:
-        if not ranked:
-            return []
-        docs = state.store.get_docs([d for d, _ in ranked])
-        hits = []
-        for doc_id, score in ranked:
-            doc = docs.get(doc_id)
-            if doc is None:  # cannot happen for a consistent version; never crash a page
-                log.warning("doc id %d is ranked but not in the store", doc_id)
-                continue
-            a = doc.article
-            hits.append(
-                Hit(
-                    rank=first_rank + len(hits),
-                    pmid=a.pmid,
-                    score=float(score),
-                    title=a.title,
-                    journal=a.journal,
-                    year=a.year,
-                    authors=list(a.authors),
-                    doi=a.doi,
-                    mesh=[m.name for m in a.mesh],
-                    snippet=make_snippet(a.abstract, query),
-                    doc_id=int(doc_id),
-                )
-            )
-        return hits

@@ -1,0 +1,43 @@
+"""Turning ranked doc ids into result hits: stored metadata plus a query-biased snippet."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from search.results import Hit
+from search.snippets import make_snippet
+
+log = logging.getLogger(__name__)
+
+
+def build_hits(
+    store: Any, ranked: list[tuple[int, float]], query: str, first_rank: int
+) -> list[Hit]:
+    """Hits for ``ranked`` (doc id, score) pairs, numbered from ``first_rank``."""
+    if not ranked:
+        return []
+    docs = store.get_docs([d for d, _ in ranked])
+    hits: list[Hit] = []
+    for doc_id, score in ranked:
+        doc = docs.get(doc_id)
+        if doc is None:  # cannot happen for a consistent version; never crash a page
+            log.warning("doc id %d is ranked but not in the store", doc_id)
+            continue
+        a = doc.article
+        hits.append(
+            Hit(
+                rank=first_rank + len(hits),
+                pmid=a.pmid,
+                score=float(score),
+                title=a.title,
+                journal=a.journal,
+                year=a.year,
+                authors=list(a.authors),
+                doi=a.doi,
+                mesh=[m.name for m in a.mesh],
+                snippet=make_snippet(a.abstract, query),
+                doc_id=int(doc_id),
+            )
+        )
+    return hits

@@ -1,0 +1,55 @@
+"""Validation of search arguments: every error is a ValueError naming the parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from indexer.filters import Filters
+
+MAX_K = 100
+MAX_QUERY_CHARS = 1000
+
+
+def check_query(query: object) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("query: must be a non-empty string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"query: at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+    return query.strip()
+
+
+def check_page(k: object, page: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k: must be an integer from 1 to {MAX_K}, got {k!r}")
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError(f"page: must be an integer >= 1, got {page!r}")
+
+
+def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list[float]:
+    """(dense, lexical) fusion weights from a pair or a {"dense":, "lexical":} mapping."""
+    if weights is None:
+        return [1.0, 1.0]
+    if isinstance(weights, Mapping):
+        unknown = set(weights) - {"dense", "lexical"}
+        if unknown:
+            raise ValueError(f"weights: unknown keys {sorted(unknown)} (use dense, lexical)")
+        pair = [weights.get("dense", 1.0), weights.get("lexical", 1.0)]
+    else:
+        pair = list(weights)
+    if len(pair) != 2:
+        raise ValueError(f"weights: expected (dense, lexical), got {weights!r}")
+    try:
+        out = [float(w) for w in pair]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"weights: must be numbers, got {weights!r}") from e
+    if any(not (w >= 0) or w == float("inf") for w in out) or sum(out) == 0:
+        raise ValueError(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
+    return out
+
+
+def check_filters(filters: Filters | None) -> Filters | None:
+    if filters is None or filters.is_empty():
+        return None
+    if not isinstance(filters, Filters):
+        raise ValueError(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
+    return filters
