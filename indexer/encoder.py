@@ -114,7 +114,7 @@ def _from_pretrained(name: str) -> tuple[Any, Any, set[str]]:
     if is_local and not (path / "config.json").is_file():
         raise _load_error(name, f"{path} is not a model directory (no config.json)")
     attempts = [True] if (is_local or _offline()) else [True, False]  # the cache first
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
@@ -135,7 +135,8 @@ def _from_pretrained(name: str) -> tuple[Any, Any, set[str]]:
                 raise _load_error(name, detail) from e
     finally:
         hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
+        if bars:
+            hf_logging.enable_progress_bar()
     raise AssertionError("unreachable")
 
 
@@ -168,7 +169,8 @@ class Encoder:
         self.device = next(model.parameters(), torch.empty(0)).device
         positions = getattr(model.config, "max_position_embeddings", None) or config.max_length
         self.max_length = min(config.max_length, int(positions))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one forward pass at a time
+        self._tok_lock = threading.Lock()  # fast tokenizers are not safe to share across threads
 
     @classmethod
     def load(cls, config: EncoderConfig) -> Encoder:
@@ -252,13 +254,14 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
-        enc = self.tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.max_length,
-            padding=False,
-            return_attention_mask=False,
-        )
+        with self._tok_lock:
+            enc = self.tokenizer(
+                list(texts),
+                truncation=True,
+                max_length=self.max_length,
+                padding=False,
+                return_attention_mask=False,
+            )
         enc = {k: v for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
         lengths = [len(ids) for ids in enc["input_ids"]]
         from tqdm.auto import tqdm
