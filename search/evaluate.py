@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100  # the engine's largest page
 MAX_K = 1000
 CURVE_K = 100
+TIE_STEP = 2.0**-20  # relative gap between written run-file scores
 
 
 class EvalInputError(ValueError):
@@ -295,7 +296,9 @@ class EvalReport:
                 [m.mode, *values, str(m.queries), str(m.no_relevant), f"{d['ms_per_query']}"]
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         notes = [
             f"MAP over the top {self.k}; queries without a relevant doc are left out of the "
             "means (no-rel)."
@@ -318,16 +321,23 @@ def evaluate(engine: Engine, eval_set: EvalSet, modes: Iterable[str], k: int = 1
 
 
 def write_run(path: str | Path, run: dict[str, list[tuple[str, float]]], tag: str) -> Path:
-    """A TREC run file: ``qid Q0 docid rank score tag`` (rank from 1, engine order).
+    """A TREC run file: ``qid Q0 docid rank score tag`` (rank from 1, the engine's order).
 
-    trec_eval and ranx re-sort each query by score (ties by doc id), so with tied scores
-    their figures can differ slightly from ours, which follow the engine's order.
+    trec_eval and ranx re-sort each query by score and break ties their own way (trec_eval
+    compares scores in single precision), so scores are written with ``repr`` and a score
+    not below the previous one by 2**-20 of its size (tied, or within float32 resolution) is
+    lowered to that: a relative shift of ~1e-6 per tied position that makes any tool that
+    reads the file see the engine's order, and so the same figures.
     """
     path = Path(path)
     with open(path, "w", encoding="utf-8") as f:
         for qid, hits in run.items():
+            previous = math.inf
             for rank, (doc, score) in enumerate(hits, start=1):
-                f.write(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
+                if math.isfinite(previous):
+                    score = min(float(score), previous - max(abs(previous), 1e-30) * TIE_STEP)
+                previous = score
+                f.write(f"{qid} Q0 {doc} {rank} {score!r} {tag}\n")
     return path
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -139,11 +141,20 @@ def test_ranked_pages_beyond_100() -> None:
 
 
 def test_run_file_and_paths(tmp_path: Path) -> None:
-    path = write_run(tmp_path / "r.trec", {"q1": [("5", 0.9), ("7", 0.5)], "q2": []}, "dense")
-    assert path.read_text().splitlines() == [
-        "q1 Q0 5 1 0.900000 dense",
-        "q1 Q0 7 2 0.500000 dense",
-    ]
+    close = math.nextafter(2.5, 0)  # distinct in float64, equal in float32
+    run = {"q1": [("5", 0.9), ("7", 0.5)], "q2": [], "q3": [("9", 2.5), ("3", close), ("4", 2.5)]}
+    path = write_run(tmp_path / "r.trec", run, "dense")
+    lines = path.read_text().splitlines()
+    assert lines[:2] == ["q1 Q0 5 1 0.9 dense", "q1 Q0 7 2 0.5 dense"]
+    # tied scores are written strictly decreasing, even in single precision (trec_eval), so
+    # tools that re-sort by score keep the engine's order
+    tied = [line.split() for line in lines[2:]]
+    assert [t[2] for t in tied] == ["9", "3", "4"] and [t[3] for t in tied] == ["1", "2", "3"]
+    scores = [float(t[4]) for t in tied]
+    assert scores[0] == 2.5
+    as_f32 = np.array(scores, dtype=np.float32)
+    assert as_f32[0] > as_f32[1] > as_f32[2]
+    assert scores[2] == pytest.approx(2.5, rel=1e-5)
     assert run_path("out/run.trec", "lexical", True) == Path("out/run.lexical.trec")
     assert run_path("out/run", "hybrid", True) == Path("out/run.hybrid")
     assert run_path("out/run.trec", "lexical", False) == Path("out/run.trec")
@@ -181,7 +192,7 @@ def index(request: pytest.FixtureRequest) -> Path:
 def _known_item_queries(rows: list[dict], path: Path) -> Path:
     """Queries derived from the synthetic articles: topic word + the title's words."""
     with open(path, "w", encoding="utf-8") as f:
-        for row in rows[::4]:
+        for row in rows[::6]:
             title = row["title"].split(":", 1)[1].strip(" .")
             f.write(json.dumps({"query": f"{row['topic']} {title}", "pmid": row["pmid"]}) + "\n")
     return path
@@ -199,7 +210,7 @@ def _parse_run(path: Path) -> dict[str, list[str]]:
 def test_eval_end_to_end(index: Path, tiny_corpus, tmp_path: Path) -> None:
     _, rows = tiny_corpus
     queries = _known_item_queries(rows, tmp_path / "q.jsonl")
-    n_queries = len(rows[::4])
+    n_queries = len(rows[::6])
     run_out = tmp_path / "run.trec"
     plot = tmp_path / "recall.png"
     args = ["eval", "--index", str(index), "--queries", str(queries), "--mode", "all"]
@@ -209,7 +220,7 @@ def test_eval_end_to_end(index: Path, tiny_corpus, tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert set(report["modes"]) == {"hybrid", "dense", "lexical"}
     assert report["k"] == 100 and report["format"] == "known-item"
-    qrels = {str(i): str(row["pmid"]) for i, row in enumerate(rows[::4], start=1)}
+    qrels = {str(i): str(row["pmid"]) for i, row in enumerate(rows[::6], start=1)}
     for mode, m in report["modes"].items():
         assert m["queries"] == n_queries and m["evaluated"] == n_queries
         assert m["no_relevant"] == 0 and m["errors"] == 0
@@ -230,9 +241,11 @@ def test_eval_end_to_end(index: Path, tiny_corpus, tmp_path: Path) -> None:
         ]
         assert m["metrics"]["MAP"] == pytest.approx(sum(full_rr) / len(full_rr))
         assert m["metrics"]["MAP"] >= m["metrics"]["MRR@10"] - 1e-9
-    # the title words are in the article itself: BM25 finds most targets at the top
-    assert report["modes"]["lexical"]["metrics"]["MRR@10"] > 0.5
-    assert report["modes"]["hybrid"]["metrics"]["Recall@100"] > 0.5
+    # the title words are in the article itself: far above a random ranking of 120 articles
+    # (MRR@10 0.024, Recall@10 0.083)
+    assert report["modes"]["lexical"]["metrics"]["MRR@10"] > 0.25
+    assert report["modes"]["lexical"]["metrics"]["Recall@10"] > 0.5
+    assert report["modes"]["hybrid"]["metrics"]["Recall@10"] > 0.4
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
