@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.pg",
     "tests.fixtures.indexes",
     "tests.fixtures.fake_eutils",
+    "tests.fixtures.web",
 ]

@@ -1,0 +1,120 @@
+"""`pubmed-search serve`: the web UI and retrieval API under waitress.
+
+The index and its model are loaded once, before the first request. A newly published index
+version is picked up without a restart: every --reload-interval seconds (checked on the next
+request) and at once on SIGHUP (``kill -HUP <pid>``).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _address(server: object, host: str, port: int) -> str:
+    """The URL the server listens on (the real port when --port 0 was asked)."""
+    host = str(getattr(server, "effective_host", host))
+    port = int(getattr(server, "effective_port", port))
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+@click.command("serve")
+@click.option(
+    "--index",
+    "index_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="Index directory to serve.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port (0: any free port; the address is printed).",
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 256), default=4, show_default=True, help="Worker threads."
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Local copy of the model the index was built with (default: the manifest's).",
+)
+@click.option(
+    "--reload-interval",
+    type=click.FloatRange(0),
+    default=5.0,
+    show_default=True,
+    help="Seconds between checks for a newly published index version (0: only on SIGHUP).",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(1024),
+    default=64 * 1024,
+    show_default=True,
+    help="Largest request body in bytes (larger: 413).",
+)
+def command(
+    index_dir: str,
+    host: str,
+    port: int,
+    threads: int,
+    model: str | None,
+    reload_interval: float,
+    max_body: int,
+) -> None:
+    """Serve the search UI at / and the JSON API at /api (see /api/openapi.json).
+
+    Send SIGHUP to reload a newly published index version at once.
+    """
+    from waitress import create_server
+
+    from indexer.manifest import IndexFormatError
+    from search.results import SearchError
+    from web import RELOADER, create_app
+
+    try:
+        app = create_app(
+            {
+                "INDEX_DIR": index_dir,
+                "MODEL": model,
+                "RELOAD_INTERVAL": reload_interval,
+                "MAX_CONTENT_LENGTH": max_body,
+            }
+        )
+    except (IndexFormatError, SearchError, ValueError, OSError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="pubmed-search",
+        max_request_body_size=max_body,
+        clear_untrusted_proxy_headers=True,
+    )
+    app.extensions[RELOADER].install_sighup()
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        server.close()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"Serving {index_dir} on {_address(server, host, port)}")
+    click.echo("Ctrl+C stops; SIGHUP reloads a newly published index version.")
+    sys.stdout.flush()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

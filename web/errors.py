@@ -1,0 +1,90 @@
+"""One error shape: ``{"ok": false, "status": <int>, "error": "<message>"}``.
+
+Every failure under ``/api`` (a bad parameter, an unknown PMID, Flask's own 404/405/413, an
+unexpected exception) leaves as that JSON; elsewhere the same status and message are
+rendered as an HTML page. Unexpected exceptions are logged with their traceback and answer
+500 with a generic message: no stack trace ever reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from search.results import ModelMismatchError, NotFound
+from web.params import ParamError
+
+log = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "internal server error: the failure was logged on the server"
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a message safe to show to the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_body(status: int, message: str) -> dict:
+    return {"ok": False, "status": status, "error": message}
+
+
+def wants_json() -> bool:
+    path = request.path
+    return path == "/api" or path.startswith("/api/")
+
+
+def error_response(status: int, message: str) -> Response:
+    if wants_json():
+        response = jsonify(error_body(status, message))
+    else:
+        response = Response(
+            render_template("error.html", status=status, message=message),
+            mimetype="text/html",
+        )
+    response.status_code = status
+    return response
+
+
+def _classify(error: Exception) -> tuple[int, str]:
+    if isinstance(error, ApiError):
+        return error.status, error.message
+    if isinstance(error, ParamError):
+        return 400, str(error)
+    if isinstance(error, NotFound):
+        return 404, str(error)
+    if isinstance(error, ModelMismatchError):
+        log.error("model mismatch: %s", error)
+        return 500, INTERNAL_MESSAGE
+    if isinstance(error, ValueError):  # the engine's contract: bad parameter, message names it
+        log.warning("search layer refused a request %s: %s", request.full_path, error)
+        return 400, str(error)
+    log.exception("unhandled error on %s %s", request.method, request.full_path)
+    return 500, INTERNAL_MESSAGE
+
+
+def handle_http(error: HTTPException) -> Response:
+    status = error.code or 500
+    message = f"{error.name.lower()}: {error.description}" if error.description else error.name
+    if status == 404 and wants_json():
+        message = f"not found: no API endpoint at {request.path}"
+    response = error_response(status, message)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def handle_exception(error: Exception) -> Response:
+    if isinstance(error, HTTPException):
+        return handle_http(error)
+    return error_response(*_classify(error))
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_exception)

@@ -1,0 +1,184 @@
+"""Request parameters of the search and similar endpoints: parsing and validation.
+
+One parser serves the API (query string or JSON body) and the web UI (query string), so a
+value the API refuses is refused by the UI with the same message. Every error is a
+:class:`ParamError` whose message starts with the parameter's name.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexer.filters import Filters
+from search.results import MODES
+
+FORMATS = ("json", "ris", "bibtex", "csv")
+DEFAULT_K = 10
+MAX_K = 100
+MAX_PAGE = 1000
+MAX_DEPTH = 10_000
+"""``k * page`` may not exceed this: deep pages cost the engine k * page candidates."""
+MAX_QUERY_CHARS = 1000
+MAX_FILTER_CHARS = 200
+YEAR_MIN, YEAR_MAX = 1, 9999
+FILTER_TEXT = ("journal", "mesh", "pubtype")
+PAGE_PARAMS = ("k", "page", "format")
+FILTER_PARAMS = ("year_from", "year_to", *FILTER_TEXT, "has_abstract")
+SEARCH_PARAMS = ("q", "mode", *PAGE_PARAMS, *FILTER_PARAMS)
+SIMILAR_PARAMS = (*PAGE_PARAMS, *FILTER_PARAMS)
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+_INT = re.compile(r"[+-]?[0-9]{1,12}")
+_PMID = re.compile(r"[0-9]{1,12}")
+
+
+class ParamError(ValueError):
+    """A request parameter is missing or invalid; ``str()`` names the parameter."""
+
+    def __init__(self, param: str, message: str) -> None:
+        self.param = param
+        super().__init__(f"{param}: {message}")
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """A validated request: what to search, which page, which filters, which format."""
+
+    q: str = ""
+    mode: str = "hybrid"
+    k: int = DEFAULT_K
+    page: int = 1
+    format: str = "json"
+    filters: Filters = field(default_factory=Filters)
+
+    def query_args(self, **changes: Any) -> dict[str, Any]:
+        """The non-default parameters as URL query arguments (for pagination and exports)."""
+        f = self.filters
+        has_abstract = None if f.has_abstract is None else str(f.has_abstract).lower()
+        args: dict[str, Any] = {
+            "q": self.q or None,
+            "mode": None if self.mode == "hybrid" else self.mode,
+            "k": None if self.k == DEFAULT_K else self.k,
+            "page": None if self.page == 1 else self.page,
+            "format": None if self.format == "json" else self.format,
+            "year_from": f.year_from,
+            "year_to": f.year_to,
+            "journal": f.journal,
+            "mesh": f.mesh,
+            "pubtype": f.pubtype,
+            "has_abstract": has_abstract,
+        }
+        args.update(changes)
+        return {k: v for k, v in args.items() if v is not None}
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def clean_text(value: Any, param: str, limit: int) -> str | None:
+    """A string parameter: control characters become spaces, surrounding space goes;
+    ``None`` when absent or blank."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ParamError(param, f"must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParamError(param, "is not valid Unicode text") from None
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in value).strip()
+    if len(text) > limit:
+        raise ParamError(param, f"must be at most {limit} characters long (got {len(text)})")
+    return text or None
+
+
+def parse_int(value: Any, param: str, lo: int, hi: int, default: int | None) -> int | None:
+    """An integer in ``[lo, hi]`` given as a JSON integer or a decimal string."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ParamError(param, f"must be an integer, got {_show(value)}")
+    if isinstance(value, str):
+        if not _INT.fullmatch(value.strip()):
+            raise ParamError(param, f"must be an integer, got {_show(value)}")
+        value = int(value.strip())
+    if not lo <= value <= hi:
+        raise ParamError(param, f"must be between {lo} and {hi}, got {_show(value)}")
+    return value
+
+
+def parse_bool(value: Any, param: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("", "any"):
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ParamError(param, f"must be true or false, got {_show(value)}")
+
+
+def parse_choice(value: Any, param: str, choices: tuple[str, ...], default: str) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, str) and value.strip().lower() in choices:
+        return value.strip().lower()
+    raise ParamError(param, f"must be one of {', '.join(choices)}; got {_show(value)}")
+
+
+def parse_filters(source: Mapping[str, Any]) -> Filters:
+    year_from = parse_int(source.get("year_from"), "year_from", YEAR_MIN, YEAR_MAX, None)
+    year_to = parse_int(source.get("year_to"), "year_to", YEAR_MIN, YEAR_MAX, None)
+    if year_from is not None and year_to is not None and year_from > year_to:
+        raise ParamError(
+            "year_from", f"year_from ({year_from}) must not be after year_to ({year_to})"
+        )
+    text = {p: clean_text(source.get(p), p, MAX_FILTER_CHARS) for p in FILTER_TEXT}
+    has_abstract = parse_bool(source.get("has_abstract"), "has_abstract")
+    return Filters(year_from=year_from, year_to=year_to, has_abstract=has_abstract, **text)
+
+
+def parse_params(
+    source: Mapping[str, Any], *, need_query: bool = True, strict: bool = False
+) -> SearchParams:
+    """Validate a search (``need_query``) or similar request.
+
+    ``source`` is a query-string MultiDict (first value of each key) or a decoded JSON
+    object; with ``strict`` (JSON bodies) an unknown key is an error, not ignored.
+    """
+    allowed = SEARCH_PARAMS if need_query else SIMILAR_PARAMS
+    if strict:
+        unknown = sorted(str(key) for key in source if key not in allowed)
+        if unknown:
+            raise ParamError(unknown[0], f"unknown parameter (known: {', '.join(allowed)})")
+    q = ""
+    mode = "hybrid"
+    if need_query:
+        q = clean_text(source.get("q"), "q", MAX_QUERY_CHARS) or ""
+        if not q:
+            raise ParamError("q", "the query is missing or empty")
+        mode = parse_choice(source.get("mode"), "mode", MODES, "hybrid")
+    k = parse_int(source.get("k"), "k", 1, MAX_K, DEFAULT_K)
+    page = parse_int(source.get("page"), "page", 1, MAX_PAGE, 1)
+    assert k is not None and page is not None
+    if k * page > MAX_DEPTH:
+        raise ParamError("page", f"page * k must be at most {MAX_DEPTH} (got {page} * {k})")
+    fmt = parse_choice(source.get("format"), "format", FORMATS, "json")
+    return SearchParams(q=q, mode=mode, k=k, page=page, format=fmt, filters=parse_filters(source))
+
+
+def parse_pmid(text: str) -> int | None:
+    """A PMID from a URL path segment, or ``None`` when it cannot be one (-> 404)."""
+    if not _PMID.fullmatch(text):
+        return None
+    pmid = int(text)
+    return pmid if pmid > 0 else None

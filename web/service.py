@@ -1,0 +1,144 @@
+"""What the API and the UI both serve: plain JSON-ready dicts computed from the engine.
+
+The API views ``jsonify`` these dicts and the UI views hand the same dicts to templates, so
+the two can never disagree about a result.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from search.results import Hit, NotFound, SearchResponse
+from web.params import MAX_DEPTH, MAX_PAGE, SearchParams
+
+if TYPE_CHECKING:
+    from search.engine import SearchEngine
+
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+DOI_URL = "https://doi.org/{doi}"
+
+
+def pubmed_url(pmid: int) -> str:
+    return PUBMED_URL.format(pmid=int(pmid))
+
+
+def _number(value: float) -> float:
+    """JSON has no NaN / infinity; a score that is not finite becomes 0."""
+    value = float(value)
+    return round(value, 6) if math.isfinite(value) else 0.0
+
+
+def hit_dict(hit: Hit) -> dict[str, Any]:
+    return {
+        "rank": hit.rank,
+        "pmid": hit.pmid,
+        "score": _number(hit.score),
+        "title": hit.title,
+        "journal": hit.journal,
+        "year": hit.year,
+        "authors": list(hit.authors),
+        "doi": hit.doi,
+        "mesh": list(hit.mesh),
+        "snippet": hit.snippet.text,
+        "highlights": [[int(s), int(e)] for s, e in hit.snippet.highlights],
+        "url": pubmed_url(hit.pmid),
+    }
+
+
+def _has_next(response: SearchResponse, params: SearchParams) -> bool:
+    if len(response.hits) < params.k:
+        return False
+    if params.page >= MAX_PAGE or (params.page + 1) * params.k > MAX_DEPTH:
+        return False
+    # hybrid's total counts full-text matches only; its dense side ranks every article
+    exact_total = response.mode != "hybrid" and response.total is not None
+    return not exact_total or params.page * params.k < response.total
+
+
+def page_dict(response: SearchResponse, params: SearchParams) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "query": response.query,
+        "mode": response.mode,
+        "page": response.page,
+        "k": response.k,
+        "total": response.total,
+        "has_next": _has_next(response, params),
+        "took_ms": round(float(response.took_ms), 3),
+        "model": response.model,
+        "version": response.version,
+        "filters": dict(response.filters),
+        "results": [hit_dict(h) for h in response.hits],
+    }
+
+
+def search_page(engine: SearchEngine, params: SearchParams) -> dict[str, Any]:
+    """One page of search results (the ``/api/search`` body)."""
+    response = engine.search(
+        params.q, k=params.k, mode=params.mode, filters=params.filters, page=params.page
+    )
+    return page_dict(response, params)
+
+
+def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[str, Any]:
+    """One page of the articles most similar to ``pmid`` (``NotFound`` if unknown)."""
+    response = engine.similar(pmid, k=params.k, filters=params.filters, page=params.page)
+    out = page_dict(response, params)
+    out["pmid"] = int(pmid)
+    return out
+
+
+def add_abstracts(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
+    """Give each result dict its full ``abstract`` (exports carry it, not the snippet)."""
+    for result in results:
+        stored = engine.article(result["pmid"])
+        result["abstract"] = stored.article.abstract if stored is not None else ""
+
+
+def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
+    """The full stored record of ``pmid``; raises ``NotFound``."""
+    stored = engine.article(pmid)
+    if stored is None:
+        raise NotFound(f"pmid: no article with PMID {pmid} in the index")
+    a = stored.article
+    return {
+        "ok": True,
+        "pmid": a.pmid,
+        "version": a.version,
+        "title": a.title,
+        "sections": [
+            {"label": s.label, "category": s.category, "text": s.text} for s in a.sections
+        ],
+        "abstract": a.abstract,
+        "journal": a.journal,
+        "journal_iso": a.journal_iso,
+        "year": a.year,
+        "authors": list(a.authors),
+        "mesh": [{"name": m.name, "ui": m.ui, "major": bool(m.major)} for m in a.mesh],
+        "publication_types": list(a.publication_types),
+        "keywords": list(a.keywords),
+        "language": a.language,
+        "doi": a.doi,
+        "url": pubmed_url(a.pmid),
+        "doi_url": DOI_URL.format(doi=a.doi) if a.doi else None,
+    }
+
+
+def health_dict(engine: SearchEngine) -> dict[str, Any]:
+    """What is being served: document and vector counts, model, FAISS type, version."""
+    state = engine.state
+    manifest = state.manifest
+    counts = dict(manifest.counts)
+    return {
+        "ok": True,
+        "documents": int(counts.get("articles", 0)),
+        "vectors": int(state.index.ntotal),
+        "model": state.model,
+        "fingerprint": (manifest.encoder.fingerprint or "")[:12],
+        "dim": int(manifest.encoder.dim),
+        "index_type": manifest.faiss_factory,
+        "index_version": int(state.version),
+        "built_at": manifest.built_at,
+        "package_version": manifest.package_version,
+    }

@@ -1,0 +1,131 @@
+"""The web UI: server-rendered pages over the same service functions as the API.
+
+Views only parse, call ``web.service`` and render; the templates only display. Everything
+works without JavaScript (forms are plain GET forms; exports are links to the API).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request
+
+from search.results import NotFound
+from web.api import engine
+from web.params import ParamError, SearchParams, parse_params, parse_pmid
+from web.service import article_dict, health_dict, search_page, similar_page
+
+bp = Blueprint("ui", __name__)
+SIMILAR_ON_ARTICLE = 5
+
+
+@bp.app_context_processor
+def served() -> dict[str, Any]:
+    """What every page's footer shows: model, article count and index version."""
+    try:
+        return {"served": health_dict(engine())}
+    except Exception:  # a broken engine must not also break the error page
+        return {"served": None}
+
+
+def _ui_args() -> dict[str, str]:
+    args = request.args.to_dict(flat=True)
+    args.pop("format", None)  # exports are the API's job; the UI links there
+    return args
+
+
+def _render(template: str, status: int = 200, **context: Any) -> Response:
+    return Response(render_template(template, **context), status=status, mimetype="text/html")
+
+
+def _search_view() -> Response:
+    args = _ui_args()
+    form = {
+        key: args.get(key, "")
+        for key in (
+            "q",
+            "mode",
+            "k",
+            "year_from",
+            "year_to",
+            "journal",
+            "mesh",
+            "pubtype",
+            "has_abstract",
+        )
+    }
+    if not args.get("q", "").strip():
+        return _render("search.html", form=form, params=None, page=None, error=None)
+    try:
+        params = parse_params(args)
+    except ParamError as e:
+        return _render("search.html", status=400, form=form, params=None, page=None, error=str(e))
+    page = search_page(engine(), params)
+    return _render("search.html", form=form, params=params, page=page, error=None)
+
+
+@bp.get("/")
+def home() -> Response:
+    return _search_view()
+
+
+@bp.get("/search")
+def search() -> Response:
+    return _search_view()
+
+
+def _pmid(text: str) -> int:
+    pmid = parse_pmid(text)
+    if pmid is None:
+        abort(404, description=f"{text[:40]!r} is not a PubMed identifier")
+    return pmid
+
+
+def _article_or_404(pmid: int) -> dict[str, Any]:
+    try:
+        return article_dict(engine(), pmid)
+    except NotFound:
+        abort(404, description=f"there is no article with PMID {pmid} in this index")
+
+
+@bp.get("/articles/<pmid>")
+def article(pmid: str) -> Response:
+    number = _pmid(pmid)
+    record = _article_or_404(number)
+    try:
+        similar = similar_page(engine(), number, SearchParams(k=SIMILAR_ON_ARTICLE))
+    except NotFound:  # no vector (neither title nor abstract)
+        similar = None
+    return _render("article.html", article=record, similar=similar)
+
+
+@bp.get("/articles/<pmid>/similar")
+def similar(pmid: str) -> Response:
+    number = _pmid(pmid)
+    record = _article_or_404(number)
+    args = _ui_args()
+    try:
+        params = parse_params(args, need_query=False)
+    except ParamError as e:
+        return _render(
+            "similar.html",
+            status=400,
+            article=record,
+            params=None,
+            page=None,
+            error=str(e),
+            form=args,
+        )
+    try:
+        page = similar_page(engine(), number, params)
+    except NotFound as e:
+        return _render(
+            "similar.html",
+            status=404,
+            article=record,
+            params=params,
+            page=None,
+            error=str(e),
+            form=args,
+        )
+    return _render("similar.html", article=record, params=params, page=page, error=None, form=args)
