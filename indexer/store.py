@@ -104,7 +104,15 @@ class Store:
     # ------------------------------------------------------------------ writer
 
     def apply(self, records: Iterable[Article | Deletion], version: int) -> ApplyResult:
-        """Stage ``records`` (in order) at version ``version``, in one transaction."""
+        """Stage ``records`` (in order) at version ``version``, in one transaction.
+
+        Per record, against the row of its PMID visible at ``version`` (or staged earlier in
+        this batch): no row -> added; a higher PMID version stored -> older_skipped; same
+        content hash -> unchanged; else the row is marked ``removed_in = version`` and a new
+        row (new doc id) is inserted -> replaced. A deletion marks the row (deleted) or counts
+        a missing_deletes. Only a PMID's last staged revision in a batch is written, and none
+        when it equals the stored row, so re-applying a batch writes nothing.
+        """
         if self.readonly:
             raise StoreError("this store was opened read-only")
         recs = list(records)
@@ -114,6 +122,7 @@ class Store:
         with self._writer.begin() as conn:
             # pmid -> [doc_id or None (pending insert), pmid_version, content_hash, pending idx]
             cur: dict[int, list | None] = {}
+            start: dict[int, tuple[int, str]] = {}  # pmid -> the stored row visible at S
             pmids = sorted({r.pmid for r in recs})
             sql = text(
                 "SELECT a.doc_id, a.pmid, a.pmid_version, a.content_hash FROM articles a "
@@ -122,7 +131,8 @@ class Store:
             for chunk in _chunks(pmids):
                 for doc_id, pmid, pv, h in conn.execute(sql, {"pmids": list(chunk), "v": version}):
                     cur[int(pmid)] = [int(doc_id), int(pv), h, -1]
-            removed: list[int] = []
+                    start[int(pmid)] = (int(doc_id), h)
+            removed: set[int] = set()
             pending: list[tuple[Article, str] | None] = []
             for rec in recs:
                 c = cur.get(rec.pmid)
@@ -146,7 +156,7 @@ class Store:
                         res.replaced += 1
                 if c is not None:  # supersede the current row (stored or pending in this batch)
                     if c[0] is not None:
-                        removed.append(c[0])
+                        removed.add(c[0])
                     else:
                         pending[c[3]] = None
                 if isinstance(rec, Deletion):
@@ -154,7 +164,15 @@ class Store:
                 else:
                     cur[rec.pmid] = [None, rec.version, h, len(pending)]
                     pending.append((rec, h))
-            self._write(conn, version, removed, [p for p in pending if p is not None])
+            for pmid, (doc_id, h0) in start.items():
+                c = cur[pmid]
+                if c is not None and c[0] is None and c[2] == h0:
+                    # the batch ends where it started (re-applied batch, delete + re-add): the
+                    # stored row stays, so a re-applied batch writes nothing at all
+                    removed.discard(doc_id)
+                    pending[c[3]] = None
+            new = [p for p in pending if p is not None]
+            self._write(conn, version, sorted(removed), new)
         return res
 
     def _write(self, conn: Connection, version: int, removed: list[int], new: list) -> None:
