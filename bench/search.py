@@ -35,7 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This file is named like the `search` package: the repository root goes before bench/ on
+# sys.path, so that `import search` finds the package (bench helpers still import).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parent))
 from _models import biolinkbert_shape_dir
 from _search_data import DIM, Collection
 

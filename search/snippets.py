@@ -6,6 +6,7 @@ escapes and marks up (the web layer), or prints (the CLI).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from search.results import Snippet
@@ -30,35 +31,46 @@ def query_terms(query: str) -> list[str]:
     return list(seen)
 
 
-_SUFFIXES = frozenset(("s", "es", "ed", "d", "ing"))
+_SUFFIXES = ("s", "es", "ed", "d", "ing")
+MAX_TERMS = 32
 
 
-def _inflected(longer: str, shorter: str) -> bool:
-    """True when ``longer`` is ``shorter`` plus a common English inflection."""
-    if len(shorter) < 3:
-        return False
-    if longer.startswith(shorter) and longer[len(shorter) :] in _SUFFIXES:
-        return True
-    return shorter.endswith("y") and longer == shorter[:-1] + "ies"  # therapy ~ therapies
+def _bases(term: str) -> set[str]:
+    """The term and, when it is inflected, its base ("viruses" -> "virus", "viruse")."""
+    out = {term}
+    for suf in _SUFFIXES:
+        if term.endswith(suf) and len(term) - len(suf) >= 3:
+            out.add(term[: -len(suf)])
+    if term.endswith("ies") and len(term) > 5:
+        out.add(term[:-3] + "y")  # therapies -> therapy
+    return out
 
 
-def _matches_term(token: str, term: str) -> bool:
-    """Same word up to a plural / -ed / -ing inflection, either way round."""
-    return token == term or _inflected(token, term) or _inflected(term, token)
+def _term_pattern(term: str) -> str:
+    """Regex of the word ``term`` up to a plural / -ed / -ing inflection, either way round."""
+    alts = []
+    for b in sorted(_bases(term), key=len, reverse=True):
+        if len(b) < 3:
+            alts.append(re.escape(b))
+            continue
+        alts.append(re.escape(b) + "(?:" + "|".join(_SUFFIXES) + ")?")
+        if b.endswith("y"):
+            alts.append(re.escape(b[:-1]) + "ies")
+    return "|".join(alts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _matcher(terms: tuple[str, ...]) -> re.Pattern[str]:
+    groups = "|".join(f"(?P<t{i}>{_term_pattern(t)})" for i, t in enumerate(terms))
+    return re.compile(rf"(?<!\w)(?:{groups})(?!\w)", re.IGNORECASE)
 
 
 def find_matches(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
     """``(start, end, term_index)`` of every word of ``text`` matching a query term."""
     if not terms:
         return []
-    out = []
-    for m in _WORD.finditer(text):
-        token = m.group().lower()
-        for i, term in enumerate(terms):
-            if _matches_term(token, term):
-                out.append((m.start(), m.end(), i))
-                break
-    return out
+    pattern = _matcher(tuple(terms[:MAX_TERMS]))
+    return [(m.start(), m.end(), int(m.lastgroup[1:])) for m in pattern.finditer(text)]
 
 
 def _best_window(matches: list[tuple[int, int, int]], width: int) -> tuple[int, int]:
