@@ -185,7 +185,12 @@ def load_eval_set(queries_path: str | Path, qrels_path: str | Path | None = None
 
 
 def ranked(engine: Engine, text: str, mode: str, k: int) -> list[tuple[str, float]]:
-    """The top ``k`` (pmid, score) of one query, paging through the engine when k > 100."""
+    """The top ``k`` (pmid, score) of one query, paging through the engine when k > 100.
+
+    Pages are concatenated (a PMID seen on an earlier page is dropped). Hybrid pages are
+    fused from candidate lists that grow with the page number, so a deep hybrid ranking is
+    close to, not exactly, one fused list of depth k.
+    """
     if k <= PAGE_SIZE:
         return [(str(h.pmid), float(h.score)) for h in engine.search(text, k=k, mode=mode).hits]
     out: list[tuple[str, float]] = []

@@ -289,7 +289,11 @@ def test_eval_errors(index: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["eval", "--index", str(index), "--queries", str(bad)])
     assert result.exit_code == 1
     assert "q.jsonl:2" in result.stderr
-    good = _write(tmp_path / "g.jsonl", '{"query": "x", "pmid": 1}\n')
+    good = _write(tmp_path / "g.jsonl", '{"query": "asthma", "pmid": 1}\n')
+    blocker = _write(tmp_path / "file", "")
+    args = ["eval", "--index", str(index), "--queries", str(good), "--mode", "lexical"]
+    result = CliRunner().invoke(cli, [*args, "--run-out", str(blocker / "run.trec")])
+    assert result.exit_code == 1 and "cannot write" in result.stderr
     result = CliRunner().invoke(
         cli,
         ["eval", "--index", str(tmp_path / "nothing"), "--queries", str(good)],

@@ -124,7 +124,7 @@ def command(
             plot_recall(report, plot)
             click.echo(f"plot: {plot}", err=True)
     except OSError as e:
-        fail(f"cannot write {e.filename}: {e.strerror}")
+        fail(f"cannot write {e.filename or run_out or plot}: {e.strerror or e}")
     except PlotUnavailable as e:
         fail(str(e))
     click.echo(report.to_json() if as_json else report.table())
