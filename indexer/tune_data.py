@@ -225,14 +225,13 @@ def negatives_from_index(
                 art = stored.article if stored is not None else None
                 if art is None or art.pmid == pair.pmid or art.pmid in avoid:
                     continue
-                if art.abstract.strip() or art.title.strip():
+                if art.abstract.strip():  # negatives look like positives: abstracts
                     chosen = art
                     break
             if chosen is None:
                 out.append(pair)
             else:
-                text = chosen.abstract.strip() or chosen.embed_text()
-                out.append(_with_negative(pair, text, chosen.pmid))
+                out.append(_with_negative(pair, chosen.abstract.strip(), chosen.pmid))
     finally:
         store.close()
     return out

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -359,3 +360,65 @@ def test_resume_after_sigkill_continues_from_the_checkpoint(
     assert report["heldout"]["after"]["mrr@10"] == pytest.approx(
         reference["heldout"]["after"]["mrr@10"], abs=1e-6
     )
+
+
+def test_bm25_negatives_from_an_index_store(tiny_index, tiny_corpus, tiny_model_dir, tmp_path):
+    from indexer.sources import iter_records
+    from indexer.tune import TUNING_FILE
+    from indexer.tune_data import negatives_from_index
+    from pubmed_search.cli import cli
+
+    corpus, rows = tiny_corpus
+    by_pmid = {r["pmid"]: r for r in rows}
+    train = collect_pairs(iter_records(corpus))
+    avoid = {p.pmid for p in train[:20]}
+    mined = negatives_from_index(train, tiny_index, avoid)
+    with_neg = [p for p in mined if p.negative is not None]
+    assert len(with_neg) > 0.9 * len(mined)
+    for p in with_neg:
+        assert p.negative_pmid != p.pmid and p.negative_pmid not in avoid
+        row = by_pmid[p.negative_pmid]
+        assert p.negative == " ".join(s["text"] for s in row["sections"])
+        assert set(tokenize(p.query)) & set(tokenize(row["title"] + " " + p.negative))
+    # The same through the CLI: negatives from --index's store, tuned model written.
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "tune",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--batch-size",
+            "16",
+            "--max-length",
+            "64",
+            "--hard-negatives",
+            "bm25",
+            "--index",
+            str(tiny_index),
+            "--no-progress",
+            str(corpus),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "held-out known-item" in result.stdout
+    report = json.loads((out / TUNING_FILE).read_text())
+    assert report["pairs"]["with_negative"] > 0.9 * report["pairs"]["train"]
+    assert report["settings"]["index_dir"] == str(tiny_index)
+
+
+def test_cli_exclude_pmids_and_errors(learnable, tmp_path) -> None:
+    from pubmed_search.cli import cli
+
+    corpus, model, rows = learnable
+    excluded = tmp_path / "eval.jsonl"
+    excluded.write_text("".join(json.dumps({"query": "q", "pmid": str(r["pmid"])}) + "\n"
+                                for r in rows[:100]))  # fmt: skip
+    out = tmp_path / "few"
+    args = ["tune", "--model", str(model), "--out", str(out), "--no-progress",
+            "--exclude-pmids", str(excluded), "--batch-size", "256", str(corpus)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "only 160 training pairs" in result.output and "--batch-size" in result.output
