@@ -274,16 +274,14 @@ def fetch(
     key = _request_key(query, pmids, max_records, mindate, maxdate, datetype)
     state_path, pmid_path = parts / "state.json", parts / "pmids.txt"
     state: _State | None = None
-    if state_path.exists():
+    if state_path.exists() and not restart:
         state = _State.load(state_path)
-        if state.request != key or restart:
-            if not restart:
-                raise FetchError(
-                    f"{parts} holds an unfinished download of another request "
-                    f"({state.request}); run that command again to finish it, or add "
-                    "--restart to discard it"
-                )
-            state = None
+        if state.request != key:
+            raise FetchError(
+                f"{parts} holds an unfinished download of another request "
+                f"({state.request}); run that command again to finish it, or add "
+                "--restart to discard it"
+            )
     if state is None:  # a fresh start: nothing in parts/ is trusted
         for stale in parts.iterdir():
             if stale.is_file():
@@ -299,7 +297,10 @@ def fetch(
         state = _State(state_path, key, batch_size, len(ids))
         state.save()
     else:
-        ids = pmid_path.read_text(encoding="utf-8").split()
+        try:
+            ids = pmid_path.read_text(encoding="utf-8").split()
+        except OSError:
+            ids = []
         if len(ids) != state.n_pmids:
             raise FetchError(f"{pmid_path}: damaged (run again with --restart)")
         if batch_size != state.batch_size:

@@ -391,3 +391,23 @@ def test_cli_query_and_errors(fake_eutils: FakeEutils, tmp_path: Path, monkeypat
     for extra in (["--query", "x", "--pmids", str(bad)], [], ["--query", "x", "--mindate", "nope"]):
         result = runner.invoke(cli, [*base, *extra, "--out", str(tmp_path / "u.xml")])
         assert result.exit_code == 2, extra
+
+
+def test_damaged_progress_needs_restart(fake_eutils: FakeEutils, tmp_path: Path) -> None:
+    out = tmp_path / "d.xml"
+    parts = tmp_path / "d.xml.parts"
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fetch(_client(fake_eutils), out, query="all[sb]", batch_size=2, progress=stop)
+    (parts / "pmids.txt").unlink()
+    with pytest.raises(FetchError, match="damaged"):
+        fetch(_client(fake_eutils), out, query="all[sb]", batch_size=2)
+    (parts / "state.json").write_text("{not json")
+    with pytest.raises(FetchError, match="--restart"):
+        fetch(_client(fake_eutils), out, query="all[sb]", batch_size=2)
+    summary = fetch(_client(fake_eutils), out, query="all[sb]", batch_size=2, restart=True)
+    assert summary.resumed_batches == 0
+    assert _pmids_in(out) == [int(r.pmid) for r in fake_eutils.matching("all[sb]")]
