@@ -86,23 +86,28 @@ def test_rate_limiter_spacing() -> None:
 
 
 def test_rate_limiter_across_threads() -> None:
-    limiter = RateLimiter(40.0)
-    times: list[float] = []
+    local = threading.local()
+
+    def clock() -> float:  # remembers, per thread, the time the limiter last read
+        local.last = time.monotonic()
+        return local.last
+
+    limiter = RateLimiter(40.0, clock=clock)
+    starts: list[float] = []
     lock = threading.Lock()
 
     def worker() -> None:
         limiter.wait()
         with lock:
-            times.append(time.monotonic())
+            starts.append(local.last)  # the start the limiter granted this thread
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    times.sort()
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 1 / 40 - 0.003
+    starts.sort()
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 1 / 40
 
 
 def test_retry_after_values() -> None:
@@ -180,7 +185,10 @@ def test_rate_limit_without_key(fake_eutils: FakeEutils, tmp_path: Path, monkeyp
     times = [r.at for r in fake_eutils.requests]
     assert len(times) == 3
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 1 / 3 - 0.02, gaps
+    # arrival times jitter a little on a busy machine; the limiter's own spacing is exact
+    # (test_rate_limiter_spacing)
+    assert min(gaps) >= 1 / 3 - 0.05, gaps
+    assert times[-1] - times[0] >= 2 / 3 - 0.05
 
 
 def test_api_key_sent_and_faster_rate(fake_eutils: FakeEutils, tmp_path: Path, monkeypatch) -> None:
@@ -195,8 +203,9 @@ def test_api_key_sent_and_faster_rate(fake_eutils: FakeEutils, tmp_path: Path, m
         assert r.params["api_key"] == "k3y" and r.params["email"] == "env@example.org"
     times = [r.at for r in fake_eutils.requests]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 1 / 10 - 0.02
-    assert max(gaps) < 1 / 3  # not held to the keyless rate
+    assert min(gaps) >= 1 / 10 - 0.05, gaps
+    assert times[-1] - times[0] >= (len(times) - 1) / 10 - 0.05
+    assert times[-1] - times[0] < (len(times) - 1) / 3  # not held to the keyless rate
 
 
 def test_resume_after_permanent_failure(fake_eutils: FakeEutils, tmp_path: Path) -> None:
