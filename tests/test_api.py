@@ -214,6 +214,29 @@ def test_health(client, tiny_model_dir, rows_by_pmid):
     assert body["built_at"]
 
 
+def test_concurrent_requests_match_sequential_ones(app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = [
+        ("asthma", "hybrid"),
+        ("insulin", "dense"),
+        ("stroke", "lexical"),
+        ("sepsis", "hybrid"),
+    ]
+
+    def run(item: tuple[str, str]) -> list[int]:
+        response = app.test_client().get(
+            "/api/search", query_string={"q": item[0], "mode": item[1]}
+        )
+        assert response.status_code == 200
+        return [r["pmid"] for r in response.get_json()["results"]]
+
+    expected = [run(item) for item in queries]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(run, queries * 5))
+    assert got == expected * 5
+
+
 # OpenAPI -----------------------------------------------------------------------------------
 
 
@@ -364,6 +387,22 @@ def _fetch_json(url: str) -> dict:
 
     with urllib.request.urlopen(url, timeout=30) as response:
         return json.loads(response.read())
+
+
+def test_model_override_must_match_the_index(tiny_index, tiny_model_dir, tiny_model_dir_b, runner):
+    from pubmed_search.commands.serve import command
+    from search.results import ModelMismatchError
+    from web import create_app
+
+    app = create_app({"INDEX_DIR": str(tiny_index), "MODEL": str(tiny_model_dir)})
+    try:
+        assert app.test_client().get("/api/search?q=asthma").status_code == 200
+    finally:
+        app.extensions["pubmed_search"].close()
+    with pytest.raises(ModelMismatchError):
+        create_app({"INDEX_DIR": str(tiny_index), "MODEL": str(tiny_model_dir_b)})
+    result = runner.invoke(command, ["--index", str(tiny_index), "--model", str(tiny_model_dir_b)])
+    assert result.exit_code == 1 and "fingerprint" in result.output
 
 
 @pytest.mark.slow

@@ -251,12 +251,16 @@ def _page_responses(ref: str) -> dict:
         "400": _error("A parameter is invalid; the message names it."),
         "404": _error("No such article."),
         "500": _error("Unexpected server error."),
+        "default": _error("Any other error (405, 413, ...): the same shape."),
     }
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    errors = {"500": _error("Unexpected server error.")}
+    errors = {
+        "500": _error("Unexpected server error."),
+        "default": _error("Any other error (405, 413, ...): the same shape."),
+    }
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
