@@ -294,7 +294,7 @@ def _fill(a: Article, mc: Any, elem: Any) -> Article:
                     if (t := _text(s))
                 ]
             elif tag == "AuthorList":
-                a.authors = [n for n in map(_author, child.iterchildren("Author")) if n]
+                a.authors = _authors(child)
             elif tag == "Language":
                 if not a.language:
                     a.language = _text(child)
@@ -354,24 +354,49 @@ def _journal(a: Article, journal: Any) -> None:
                 a.year = _year(year) or _year(medline)
 
 
-def _author(au: Any) -> str:
-    if au.get("ValidYN") == "N":
-        return ""
-    last = initials = fore = collective = None
-    for child in au.iterchildren(_NAME_TAGS):
-        tag = child.tag
+def _authors(author_list: Any) -> list[str]:
+    """ "LastName Initials" (ForeName without Initials), or CollectiveName; ValidYN="N" left out.
+
+    One filtered C-level walk over the name elements, grouped by their Author parent (cheaper
+    than visiting every Author's children, which include long AffiliationInfo blocks).
+    """
+    out: list[str] = []
+    author = None
+    valid = False
+    last = initials = fore = collective = ""
+    for el in author_list.iter(_NAME_TAGS):
+        parent = el.getparent()
+        if parent is not author:
+            if valid:
+                _add_author(out, last, initials, fore, collective)
+            author = parent
+            valid = parent.tag == "Author" and parent.get("ValidYN") != "N"
+            last = initials = fore = collective = ""
+        text = el.text
+        if len(el):
+            text = _text(el)
+        elif text:
+            text = " ".join(text.split())
+        tag = el.tag
         if tag == "LastName":
-            last = _text(child)
+            last = text or ""
         elif tag == "Initials":
-            initials = _text(child)
+            initials = text or ""
         elif tag == "ForeName":
-            fore = _text(child)
+            fore = text or ""
         else:
-            collective = _text(child)
+            collective = text or ""
+    if valid:
+        _add_author(out, last, initials, fore, collective)
+    return out
+
+
+def _add_author(out: list[str], last: str, initials: str, fore: str, collective: str) -> None:
     if last:
         given = initials or fore
-        return f"{last} {given}" if given else last
-    return collective or fore or ""
+        out.append(f"{last} {given}" if given else last)
+    elif collective or fore:
+        out.append(collective or fore)
 
 
 def _mesh(heading: Any) -> MeshTerm | None:
