@@ -184,8 +184,7 @@ def main() -> None:
     for row in rows.values():
         print(
             f"{row['label']:38s} {row['records']:7d} {row['rate_wall']:10.0f} "
-            f"{row.get('vs_peer_wall', float('nan')):6.2f}x {row['rate_cpu']:10.0f} "
-            f"{row.get('vs_peer_cpu', float('nan')):6.2f}x"
+            f"{_ratio(row, 'vs_peer_wall')} {row['rate_cpu']:10.0f} {_ratio(row, 'vs_peer_cpu')}"
         )
     print(
         f"\ntarget: (3) >= {TARGET_RATE:,.0f} records/s (>= {TARGET_RATIO:.0f}x (1)); "
