@@ -5,7 +5,9 @@ letter/digit runs, drops a small English stopword list (unless nothing else is l
 backend gets each token as a quoted phrase (FTS5) or a ``plainto_tsquery`` bind parameter
 (PostgreSQL), OR-ed together: any term may match, more and rarer terms rank higher.
 
-Bounded cost (what keeps a search at ~10-20 ms on a million docs):
+Bounded cost. FTS5 has no top-k pruning: ``ORDER BY rank`` computes bm25 for *every* match
+(~4-8 us each on the development machine), so a query must never rank more than a few
+thousand docs to stay near 10-20 ms, whatever the collection size:
 
 1. *Term pruning.* Each token's document frequency is probed (counting at most
    ``PROBE_CAP`` postings, cached per version). Terms are kept rarest first while the summed
@@ -13,11 +15,14 @@ Bounded cost (what keeps a search at ~10-20 ms on a million docs):
    term is always kept. Dropped terms are the most common ones, whose IDF is lowest. Docs
    matching only dropped terms are not candidates and are not counted in ``total``.
 2. *Window.* If even the rarest term matches more than ``budget`` docs, only the ``budget``
-   most recently added matching docs (highest doc ids, after visibility and filters) are
-   ranked and counted.
+   most recently added matching docs (highest doc ids, among those visible and matching the
+   filters) are ranked and counted.
 
 Within those bounds, results and ``total`` are exact: (doc_id, score) best first (higher is
-better), ``total`` = visible docs matching the evaluated terms and the filters.
+better), ``total`` = visible docs matching the evaluated terms and the filters, so paging
+through ``total`` is consistent. Scores use whole-index statistics (FTS5 counts every stored
+row, PostgreSQL's IDF the probed frequencies), so they drift slightly while a build stages
+rows; which docs are visible, and ``total``, do not.
 
 Scores: SQLite ranks with FTS5 ``bm25(2.0, 1.0)`` (negated); PostgreSQL with
 ``sum(idf(term) * ts_rank(tsv, term))`` over the kept terms (title weight A, abstract B).
@@ -33,8 +38,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-LEXICAL_BUDGET = 4000
-PROBE_CAP = 50_000
+LEXICAL_BUDGET = 2000
+PROBE_CAP = 8_000
 MAX_TOKENS = 32
 MAX_QUERY_CHARS = 4000
 
@@ -106,6 +111,7 @@ class Where:
     sql: str
     params: dict
     has_filters: bool
+    table: str = "articles a"  # the FROM item for ``a`` (SQLite: with its covering index)
 
 
 def _page(rows: Sequence, count: Callable[[], int], limit: int, offset: int) -> tuple[list, int]:
@@ -137,18 +143,12 @@ def sqlite_search(
         return [], 0
     params = {**where.params, "q": " OR ".join(fts5_phrase(t) for t in terms), "lo": 0}
     src = (
-        "FROM articles_fts JOIN articles a ON a.doc_id = articles_fts.rowid "
+        f"FROM articles_fts JOIN {where.table} ON a.doc_id = articles_fts.rowid "
         "WHERE articles_fts MATCH :q AND articles_fts.rowid >= :lo AND " + where.sql
     )
-    if total_df > budget:
+    if total_df > budget:  # FTS5 walks the doclists newest first and stops at the nth
         params["nth"] = budget - 1
-        if where.has_filters:
-            sql = f"SELECT a.doc_id {src} ORDER BY a.doc_id DESC LIMIT 1 OFFSET :nth"
-        else:  # the window over raw FTS matches is enough (and ~10x cheaper)
-            sql = (
-                "SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q "
-                "ORDER BY rowid DESC LIMIT 1 OFFSET :nth"
-            )
+        sql = f"SELECT a.doc_id {src} ORDER BY articles_fts.rowid DESC LIMIT 1 OFFSET :nth"
         params["lo"] = int(conn.execute(text(sql), params).scalar() or 0)
     sql = (
         f"SELECT a.doc_id, -articles_fts.rank AS score, count(*) OVER () AS total {src} "

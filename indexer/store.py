@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, bindparam, inspect, text
 
 from indexer import fulltext
 from indexer.filters import Filters
@@ -28,7 +28,7 @@ from indexer.store_rows import (
     stored_article,
     where_clause,
 )
-from indexer.store_schema import build_metadata
+from indexer.store_schema import VIS_INDEX, build_metadata
 
 __all__ = ["ApplyResult", "Store", "StoreError", "StoredArticle"]
 
@@ -82,6 +82,10 @@ class Store:
         self._dfs = fulltext.DfCache()
         self._n_docs: tuple[int, int] | None = None
         self._insert_sql = self._insert_statements()
+        self._arts = "articles a"  # FROM item for queries that read only covered columns
+        indexes = {i["name"] for i in inspect(self.engine).get_indexes("articles")}
+        if self.backend == "sqlite" and VIS_INDEX in indexes:
+            self._arts = f"articles a INDEXED BY {VIS_INDEX}"
 
     def __enter__(self) -> Store:
         return self
@@ -232,7 +236,7 @@ class Store:
         return self._id_query(sql, {"v": version, "t": True})
 
     def visible_embedded_ids(self, version: int) -> np.ndarray:
-        sql = f"SELECT a.doc_id FROM articles a WHERE {VISIBLE} AND a.embeddable = :t ORDER BY 1"
+        sql = f"SELECT a.doc_id FROM {self._arts} WHERE {VISIBLE} AND a.embeddable = :t ORDER BY 1"
         return self._id_query(sql, {"v": version, "t": True})
 
     def next_doc_id(self) -> int:
@@ -245,7 +249,7 @@ class Store:
         sql = text(
             "SELECT count(*), sum(CASE WHEN a.embeddable THEN 1 ELSE 0 END), "
             "sum(CASE WHEN a.has_abstract THEN 1 ELSE 0 END) "
-            f"FROM articles a WHERE {VISIBLE}"
+            f"FROM {self._arts} WHERE {VISIBLE}"
         )
         with self.engine.connect() as conn:
             n, emb, ab = conn.execute(sql, {"v": version}).one()
@@ -282,7 +286,7 @@ class Store:
         tokens = fulltext.query_tokens(query)
         if not tokens:
             return [], 0
-        where = where_clause(filters, version, embeddable=False)
+        where = where_clause(filters, version, embeddable=False, table=self._arts)
         with self.engine.connect() as conn:
 
             def dfs(toks, probe):
@@ -302,13 +306,15 @@ class Store:
     def filter_doc_ids(self, filters: Filters | None, version: int) -> np.ndarray:
         """Sorted doc ids of visible, embeddable rows matching ``filters``."""
         w = where_clause(filters, version, embeddable=True)
-        return self._id_query(f"SELECT a.doc_id FROM articles a WHERE {w.sql} ORDER BY 1", w.params)
+        return self._id_query(
+            f"SELECT a.doc_id FROM {self._arts} WHERE {w.sql} ORDER BY 1", w.params
+        )
 
     def count_filtered(self, filters: Filters | None, version: int) -> int:
         """``len(filter_doc_ids(filters, version))`` without materialising the ids."""
         w = where_clause(filters, version, embeddable=True)
         with self.engine.connect() as conn:
-            sql = text(f"SELECT count(*) FROM articles a WHERE {w.sql}")
+            sql = text(f"SELECT count(*) FROM {self._arts} WHERE {w.sql}")
             return int(conn.execute(sql, w.params).scalar())
 
     def get_docs(self, doc_ids: Iterable[int]) -> dict[int, StoredArticle]:

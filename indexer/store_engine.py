@@ -112,6 +112,9 @@ def _check_or_create_schema(engine: Engine, backend: str, readonly: bool) -> Non
     md, meta, *_ = build_metadata(backend)
     if not readonly:
         md.create_all(engine)
+        for table in md.sorted_tables:  # indexes added to tables of an older store
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
     tables = set(inspect(engine).get_table_names())
     missing = {t.name for t in md.sorted_tables} - tables
     if backend == "sqlite" and not readonly and "articles_fts" not in tables:

@@ -87,7 +87,14 @@ def stored_article(r) -> StoredArticle:
     return StoredArticle(int(r.doc_id), int(r.added_in), art, r.removed_in)
 
 
-def where_clause(filters: Filters | None, version: int, embeddable: bool) -> Where:
+def where_clause(
+    filters: Filters | None, version: int, embeddable: bool, table: str = "articles a"
+) -> Where:
+    """Visibility at ``version`` (+ embeddable) and ``filters`` over ``articles a``.
+
+    Only doc_id, added_in, removed_in, year, has_abstract and embeddable of ``a`` are read
+    (what SQLite's covering index holds); the other filters are ``doc_id IN`` index lookups.
+    """
     conds, params = [VISIBLE], {"v": version}
     if embeddable:
         conds.append("a.embeddable = :emb")
@@ -104,7 +111,10 @@ def where_clause(filters: Filters | None, version: int, embeddable: bool) -> Whe
         conds.append("a.year <= :yt")
         params["yt"] = int(f.year_to)
     if f.journal:
-        conds.append("(a.journal_lower = :jn OR a.journal_iso_lower = :jn)")
+        conds.append(
+            "a.doc_id IN (SELECT doc_id FROM articles WHERE journal_lower = :jn "
+            "UNION ALL SELECT doc_id FROM articles WHERE journal_iso_lower = :jn)"
+        )
         params["jn"] = val(f.journal)
     if f.mesh:
         ui = f.mesh.strip().upper()
@@ -122,4 +132,4 @@ def where_clause(filters: Filters | None, version: int, embeddable: bool) -> Whe
     if f.has_abstract is not None:
         conds.append("a.has_abstract = :ha")
         params["ha"] = bool(f.has_abstract)
-    return Where(" AND ".join(conds), params, len(conds) > 1 + embeddable)
+    return Where(" AND ".join(conds), params, len(conds) > 1 + embeddable, table)

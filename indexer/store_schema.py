@@ -31,6 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 SCHEMA_VERSION = 1
+VIS_INDEX = "ix_articles_vis"
+"""SQLite: a narrow covering index (doc_id first) for visibility and the column filters, so
+joins from FTS matches and filter scans never read the wide article rows."""
 FIRST_DOC_ID = 1
 """Doc ids start at 1, so ``to_embed(version, after_doc_id=0, ...)`` sees every row."""
 
@@ -92,6 +95,9 @@ def build_metadata(backend: str) -> tuple[MetaData, Table, Table, Table, Table]:
     )
     if backend == "postgresql":
         Index("ix_articles_tsv", articles.c.tsv, postgresql_using="gin")
+    else:
+        cols = ("doc_id", "added_in", "removed_in", "year", "has_abstract", "embeddable")
+        Index(VIS_INDEX, *(articles.c[c] for c in cols))
     mesh = Table(
         "article_mesh",
         md,

@@ -428,6 +428,9 @@ def test_lexical_budget_prunes_common_terms_and_windows(store_url: str):
         assert sorted(d for d, _ in hits) == newest
         hits, total = s.lexical_search("common", 1, 10, Filters(year_from=1))
         assert (hits, total) == ([], 0)  # no year: filtered out before the window
+        s.apply([art(p, 1, "Common staged", "common") for p in range(20, 30)], 2)
+        hits, total = s.lexical_search("common", 1, 10)  # the window skips staged rows
+        assert total == 3 and sorted(d for d, _ in hits) == newest
     finally:
         s.close()
 
