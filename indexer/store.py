@@ -310,6 +310,24 @@ class Store:
             f"SELECT a.doc_id FROM {self._arts} WHERE {w.sql} ORDER BY 1", w.params
         )
 
+    def match_doc_ids(
+        self, doc_ids: Iterable[int], filters: Filters | None, version: int
+    ) -> np.ndarray:
+        """Sorted doc ids among ``doc_ids`` that :meth:`filter_doc_ids` would return.
+
+        Primary-key lookups only: the search layer post-filters dense candidates with it
+        instead of materialising a large filtered set.
+        """
+        ids = sorted({int(d) for d in doc_ids})
+        w = where_clause(filters, version, embeddable=True)
+        sql = text(f"SELECT a.doc_id FROM {self._arts} WHERE a.doc_id IN :ids AND {w.sql}")
+        sql = sql.bindparams(bindparam("ids", expanding=True))
+        out: list[int] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                out.extend(int(r[0]) for r in conn.execute(sql, {**w.params, "ids": list(chunk)}))
+        return np.array(sorted(out), dtype=np.int64)
+
     def count_filtered(self, filters: Filters | None, version: int) -> int:
         """``len(filter_doc_ids(filters, version))`` without materialising the ids."""
         w = where_clause(filters, version, embeddable=True)
