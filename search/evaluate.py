@@ -381,7 +381,8 @@ def plot_recall(report: EvalReport, path: str | Path) -> Path:
     ax.set_xlabel("k")
     ax.set_ylabel("mean Recall@k")
     ax.set_xscale("log")
-    ax.set_ylim(0, 1.02)
+    lowest = min((min(m.recall_curve) for m in report.modes if m.recall_curve), default=0.0)
+    ax.set_ylim(max(0.0, math.floor((lowest - 0.05) * 10) / 10), 1.01)  # zoom near-ceiling runs
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(str(report.info.get("title", "Recall@k")))
     ax.legend(loc="lower right")
