@@ -234,7 +234,7 @@ def _text(el: Any) -> str:
         return ""
     if len(el) == 0:
         return " ".join(el.text.split()) if el.text else ""
-    for ent in el.iter(_Entity):  # unresolved entity references: drop them, keep their tails
+    for ent in list(el.iter(_Entity)):  # unresolved entity references: drop, keep their tails
         ent_parent = ent.getparent()
         prev = ent.getprevious()
         if ent.tail:

@@ -406,3 +406,13 @@ def test_records_missing_every_optional_field(tmp_path: Path) -> None:
     assert records == [Article(pmid=7), Article(pmid=8)]
     assert stats.skipped == 0
     assert not records[0].embeddable
+
+
+def test_adjacent_and_nested_entity_references_all_dropped(tmp_path: Path) -> None:
+    doctype = '<!DOCTYPE PubmedArticleSet [<!ENTITY a "A"><!ENTITY b "B">]>'
+    title = "1 &a;&b;&a; 2 <i>&a;x&b;</i>&b; 3"
+    path = tmp_path / "ents.xml"
+    path.write_text(document(record(1, title, "&a;&a;&a;"), doctype))
+    (art,) = iter_records(path)
+    assert art.title == "1 2 x 3"
+    assert art.abstract == ""
