@@ -78,9 +78,18 @@ def test_empty_input(enc: Encoder) -> None:
     assert enc.encode([""]).shape == (1, 32)
 
 
-def test_batch_composition_and_order_do_not_matter(enc: Encoder) -> None:
+def test_batch_composition_and_order_do_not_matter(
+    enc: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import indexer.encoder as encoder_mod
+
     alone = enc.encode([SHORT])[0]
-    batch = enc.encode([*TEXTS[:10], SHORT, LONG], batch_size=16)
+    monkeypatch.setattr(encoder_mod, "CPU_MAX_PADDING", 1.0)  # let any length share a batch
+    mixed = [*TEXTS[:10], SHORT, LONG]
+    lengths = [len(ids) for ids in enc.tokenizer(mixed, truncation=True).input_ids]
+    batches = enc._batches(lengths, batch_size=16)
+    assert [11, 10] in [b[:1] + [i for i in b if i == 10] for b in batches]  # SHORT padded
+    batch = enc.encode(mixed, batch_size=16)
     np.testing.assert_allclose(batch[10], alone, atol=1e-5)  # padded to LONG's width
     full = enc.encode(TEXTS)
     rev = enc.encode(TEXTS[::-1])[::-1]
@@ -91,15 +100,35 @@ def test_batch_composition_and_order_do_not_matter(enc: Encoder) -> None:
         np.testing.assert_allclose(enc.encode(TEXTS, batch_size=bs), full, atol=1e-5)
 
 
-def test_token_budget_bounds_batches(tiny_model_dir: Path, enc: Encoder) -> None:
+def test_token_budget_bounds_batches(
+    tiny_model_dir: Path, enc: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import indexer.encoder as encoder_mod
+
     small = Encoder.load(EncoderConfig(model=str(tiny_model_dir), token_budget=600))
     lengths = [512, 500, 40, 30, 20, 10, 5]
+    monkeypatch.setattr(encoder_mod, "CPU_MAX_PADDING", 1.0)
     batches = small._batches(lengths, batch_size=16)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 600
-    assert batches[0] == [0] and len(batches[-1]) > 1
+    assert batches[0] == [0] and batches[1] == [1] and batches[2] == [2, 3, 4, 5, 6]
+    assert small._batches(lengths, batch_size=2)[2:] == [[2, 3], [4, 5], [6]]
     np.testing.assert_allclose(small.encode(TEXTS), enc.encode(TEXTS), atol=1e-5)
+
+
+def test_cpu_batches_carry_little_padding(enc: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    import indexer.encoder as encoder_mod
+
+    monkeypatch.setattr(encoder_mod, "CPU_MAX_PADDING", 0.05)
+    lengths = [50, 100, 97, 99, 90, 50, 300, 96]
+    assert enc._batches(lengths, batch_size=16) == [[6], [1, 3, 2, 7], [4], [0, 5]]
+    assert enc._batches(lengths, batch_size=2) == [[6], [1, 3], [2, 7], [4], [0, 5]]
+    many = [int(x) for x in np.random.default_rng(0).integers(100, 400, 2000)]
+    batches = enc._batches(many, batch_size=16)
+    padded = sum(len(b) * max(many[i] for i in b) for b in batches)
+    assert padded <= 1.05 * sum(many)  # under 5% padding overall
+    assert np.mean([len(b) for b in batches]) > 4  # yet real batches on a large input
 
 
 def test_truncation_at_max_length(tiny_model_dir: Path, enc: Encoder) -> None:
