@@ -72,10 +72,25 @@ def model_info(cache: Path) -> tuple[str, str]:
     return str(model_dir), fp_file.read_text().strip()
 
 
+def store_schema_hash() -> str:
+    """Changes with the store's on-disk layout (tables, indexes): a cached build is redone."""
+    import hashlib
+
+    import indexer.store_schema
+
+    return hashlib.sha256(Path(indexer.store_schema.__file__).read_bytes()).hexdigest()[:12]
+
+
 def build_collection(root: Path, n: int, index_type: str, cache: Path, seed: int) -> dict:
     """Write (once) a published index of ``n`` synthetic articles into ``root``."""
     marker = root / "bench.json"
-    want = {"format": FORMAT, "n": n, "index_type": index_type, "seed": seed}
+    want = {
+        "format": FORMAT,
+        "n": n,
+        "index_type": index_type,
+        "seed": seed,
+        "store_schema": store_schema_hash(),
+    }
     if marker.exists():
         info = json.loads(marker.read_text())
         if {k: info.get(k) for k in want} == want:

@@ -8,7 +8,8 @@ the stored fp16 vectors, which is always complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +28,13 @@ RERANK_FACTOR = 4
 RERANK_MIN = 100
 """A lossy index (PQ / SQ codes) fetches max(RERANK_MIN, RERANK_FACTOR * n) candidates and
 re-scores them exactly with the stored vectors."""
+
+
+POSTFILTER_MARGIN = 1.5
+POSTFILTER_MAX_FETCH = 8192
+"""Large filtered sets are not materialised: FAISS fetches about ``MARGIN * n / selectivity``
+unfiltered candidates (x4 more while too few pass, up to MAX_FETCH) and the store keeps those
+that match. Sets too selective for that budget go to :func:`dense_top` with the subset."""
 
 
 def is_lossy(factory: str) -> bool:
@@ -136,3 +144,48 @@ def dense_top(
 def _scores_subsets_exactly(index: Any) -> bool:
     """Flat / HNSW indexes (IDMap2) reconstruct small subsets and score them exactly."""
     return str(getattr(index, "factory", "")).startswith("IDMap2")
+
+
+def post_filtered_top(
+    index: Any,
+    vectors: Any,
+    q: np.ndarray,
+    n: int,
+    *,
+    keep: Callable[[np.ndarray], np.ndarray],
+    selectivity: float,
+    rerank: bool = False,
+    max_fetch: int | None = None,
+) -> list[tuple[int, float]] | None:
+    """The ``n`` nearest of a filtered set, from unfiltered FAISS candidates that ``keep``
+    (ids -> the matching ids) accepts; None when the set is too selective for ``max_fetch``
+    candidates to hold ``n`` of it (the caller then searches the materialised subset).
+
+    Exact for a flat index: the top ``fetch`` of everything contain the top ``n`` of the
+    set as soon as ``n`` of them match; as approximate as an unfiltered search otherwise.
+    """
+    q = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
+    ntotal = int(index.ntotal)
+    target = max(n, RERANK_MIN) if rerank else n
+    max_fetch = POSTFILTER_MAX_FETCH if max_fetch is None else max_fetch
+    if n <= 0 or selectivity <= 0 or ntotal == 0:
+        return None
+    fetch = math.ceil(target * POSTFILTER_MARGIN / min(1.0, selectivity)) + 16
+    limit = min(max_fetch, ntotal)
+    if fetch > limit and limit < ntotal:  # the budget covers neither the need nor the index
+        return None
+    fetch = min(fetch, limit)
+    while True:
+        found = _faiss_top(index, q, fetch, None)
+        ids = np.fromiter((d for d, _ in found), dtype=np.int64, count=len(found))
+        ok = np.isin(ids, keep(ids)) if len(ids) else np.zeros(0, bool)
+        kept = [f for f, m in zip(found, ok.tolist(), strict=True) if m]
+        if len(kept) >= target or fetch >= limit or len(found) < fetch:
+            break
+        fetch = min(limit, fetch * 4)
+    if len(kept) < n:
+        return None
+    if rerank:
+        cand = np.fromiter((d for d, _ in kept), dtype=np.int64, count=len(kept))
+        return exact_top(vectors, cand, q, n)
+    return kept[:n]

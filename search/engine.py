@@ -14,13 +14,13 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from indexer.filters import Filters
 from indexer.manifest import IndexDir, Manifest
-from search.dense import dense_top, is_lossy
+from search.dense import dense_top, is_lossy, post_filtered_top
 from search.embedding import LRUCache, QueryEmbedder
 from search.fusion import K_RRF, reciprocal_rank_fusion
 from search.hits import build_hits
@@ -32,6 +32,8 @@ from search.results import MODES, NotFound, SearchResponse
 log = logging.getLogger(__name__)
 
 MIN_FUSION_CANDIDATES = 100
+FILTER_COUNT_CACHE = 512
+FILTER_SUBSET_CACHE = 16
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,38 @@ class IndexState:
     embedder: QueryEmbedder
     model: str  # the model that embeds queries
     rerank: bool
+    # Per-version caches of filter evaluations (a Filters is hashable): counts, and the
+    # (rarely needed) materialised id sets of filters too selective to post-filter.
+    counts: LRUCache = field(default_factory=lambda: LRUCache(FILTER_COUNT_CACHE))
+    subsets: LRUCache = field(default_factory=lambda: LRUCache(FILTER_SUBSET_CACHE))
 
     def close(self) -> None:
         self.store.close()
+
+    def filter_count(self, filters: Filters) -> int:
+        """How many embedded articles match ``filters`` at this version (cached)."""
+        count = self.counts.get(filters)
+        if count is None:
+            count = int(self.store.count_filtered(filters, self.version))
+            self.counts.put(filters, count)
+        return count
+
+    def filter_subset(self, filters: Filters) -> np.ndarray:
+        """The sorted doc ids of embedded articles matching ``filters`` (cached)."""
+        ids = self.subsets.get(filters)
+        if ids is None:
+            ids = np.asarray(self.store.filter_doc_ids(filters, self.version), dtype=np.int64)
+            ids.setflags(write=False)
+            self.subsets.put(filters, ids)
+            self.counts.put(filters, len(ids))
+        return ids
+
+    def matching(self, filters: Filters, doc_ids: np.ndarray) -> np.ndarray:
+        """Those of ``doc_ids`` that match ``filters`` (primary-key lookups)."""
+        return np.asarray(self.store.match_doc_ids(doc_ids, filters, self.version), np.int64)
+
+    def all_ids(self) -> np.ndarray:
+        return self.filter_subset(Filters())
 
 
 class SearchEngine:
@@ -185,24 +216,40 @@ class SearchEngine:
         filters: Filters | None,
         exclude: int | None = None,
     ) -> tuple[list[tuple[int, float]], int]:
-        """Top ``n`` by inner product (without doc id ``exclude``) and the candidate count."""
+        """Top ``n`` by inner product (without doc id ``exclude``) and the candidate count.
+
+        Filters: small filtered sets are scored exactly or searched with a FAISS selector
+        (:func:`search.dense.dense_top`); large ones post-filter FAISS candidates
+        (:func:`search.dense.post_filtered_top`), which never materialises the set.
+        """
         if filters is None:
-            subset = None
             total = int(state.index.ntotal)
             excluded = exclude is not None
         else:
-            subset = state.store.filter_doc_ids(filters, state.version)
-            total = len(subset)
-            excluded = exclude is not None and bool(np.isin(exclude, subset))
-        ranked = dense_top(
-            state.index,
-            state.vectors,
-            q,
-            n + int(excluded),
-            subset=subset,
-            all_ids=lambda: state.store.filter_doc_ids(Filters(), state.version),
-            rerank=state.rerank,
-        )
+            total = state.filter_count(filters)
+            excluded = exclude is not None and len(state.matching(filters, [exclude])) > 0
+        want = min(n + int(excluded), total)
+        ranked = None
+        if filters is not None and want > 0:
+            ranked = post_filtered_top(
+                state.index,
+                state.vectors,
+                q,
+                want,
+                keep=lambda ids: state.matching(filters, ids),
+                selectivity=total / max(1, state.index.ntotal),
+                rerank=state.rerank,
+            )
+        if ranked is None:
+            ranked = dense_top(
+                state.index,
+                state.vectors,
+                q,
+                want,
+                subset=None if filters is None else state.filter_subset(filters),
+                all_ids=state.all_ids,
+                rerank=state.rerank,
+            )
         if exclude is not None:
             ranked = [(d, s) for d, s in ranked if d != exclude][:n]
         return ranked, max(0, total - int(excluded))

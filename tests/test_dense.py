@@ -7,7 +7,7 @@ import pytest
 
 import search.dense as dense
 from indexer.vectors import VectorFile, VectorIndex
-from search.dense import dense_top, exact_top, is_lossy
+from search.dense import dense_top, exact_top, is_lossy, post_filtered_top
 
 DIM = 32
 
@@ -136,3 +136,45 @@ def test_lossy_index_is_reranked_with_exact_scores(data) -> None:
         assert all(s == pytest.approx(exact[d], abs=1e-6) for d, s in rer)
     assert np.mean(recall_rerank) > np.mean(recall_plain)
     assert np.mean(recall_rerank) >= 0.9
+
+
+def test_post_filter_escalates_until_enough_match(data) -> None:
+    ids, x, vf, q = data
+    index = build("IDMap2,Flat", ids, x)
+    scores = vf.read(ids) @ q[3]
+    far = ids[scores < np.quantile(scores, 0.1)]  # the 10% least similar: none in a first fetch
+    calls: list[int] = []
+
+    def keep(cand: np.ndarray) -> np.ndarray:
+        calls.append(len(cand))
+        return np.intersect1d(cand, far)
+
+    got = post_filtered_top(index, vf, q[3], 10, keep=keep, selectivity=len(far) / len(ids))
+    assert got is not None
+    exact32 = x[far - 1] @ q[3]  # the flat index holds the float32 vectors
+    want = far[np.lexsort((far, -exact32))[:10]]
+    assert [d for d, _ in got] == want.tolist()  # exact on a flat index
+    assert len(calls) > 1 and calls == sorted(calls)  # fetched more and more
+    # Too selective for the fetch budget: the caller must search the subset instead.
+    tight = {"keep": keep, "max_fetch": 1000}
+    assert post_filtered_top(index, vf, q[3], 10, selectivity=0.001, **tight) is None
+    # ... unless the budget covers the whole index: then everything is fetched, exactly.
+    whole = post_filtered_top(index, vf, q[3], 10, keep=keep, selectivity=0.001)
+    assert [d for d, _ in whole] == want.tolist()
+    small = post_filtered_top(index, vf, q[3], 10, keep=keep, selectivity=0.1, max_fetch=300)
+    assert small is None  # the budget ran out before 10 matched
+
+
+def test_post_filter_with_rerank_rescores_exactly(data) -> None:
+    ids, x, vf, q = data
+    index = build("IVF8,PQ8x4", ids, x)
+    index.index.nprobe = 8
+    even = ids[ids % 2 == 0]
+    got = post_filtered_top(
+        index, vf, q[4], 10, keep=lambda c: np.intersect1d(c, even), selectivity=0.5, rerank=True
+    )
+    assert got is not None and all(d % 2 == 0 for d, _ in got)
+    exact = dict(zip(ids.tolist(), (vf.read(ids) @ q[4]).tolist(), strict=True))
+    assert all(s == pytest.approx(exact[d], abs=1e-6) for d, s in got)
+    want = set(truth(vf, even, q[4], 10)[0])
+    assert len(want & {d for d, _ in got}) >= 8

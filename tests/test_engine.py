@@ -158,9 +158,23 @@ def test_hits_carry_metadata_and_snippets(engine, rows) -> None:
 # --- filters ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["post-filter", "subset-exact", "subset-selector"])
+def dense_path(request, monkeypatch) -> str:
+    """Force one of the filtered dense strategies (see search.dense)."""
+    import indexer.vectors
+    import search.dense
+
+    if request.param != "post-filter":
+        monkeypatch.setattr(search.dense, "POSTFILTER_MAX_FETCH", 0)
+    if request.param == "subset-selector":
+        monkeypatch.setattr(search.dense, "EXACT_SUBSET_MAX", 0)
+        monkeypatch.setattr(indexer.vectors, "EXACT_SUBSET_MAX", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("f", FILTER_CASES, ids=lambda f: json.dumps(f.as_dict()))
-def test_filters_hold_in_every_mode(engine, rows, mode, f) -> None:
+def test_filters_hold_in_every_mode(engine, rows, mode, f, dense_path) -> None:
     query = "patients study asthma insulin stroke"
     matching = [p for p, row in rows.items() if matches(row, f)]
     assert matching, "each case must select something"
@@ -177,25 +191,12 @@ def test_filters_hold_in_every_mode(engine, rows, mode, f) -> None:
     assert r.filters == f.as_dict()
 
 
-@pytest.mark.parametrize("f", FILTER_CASES[:6], ids=lambda f: json.dumps(f.as_dict()))
-def test_filtered_dense_is_exact_top_k_of_filtered_set(engine, rows, f) -> None:
+@pytest.mark.parametrize("f", FILTER_CASES, ids=lambda f: json.dumps(f.as_dict()))
+def test_filtered_dense_is_exact_top_k_of_filtered_set(engine, rows, f, dense_path) -> None:
     query = "airway wheeze exacerbation"
     matching = [p for p, row in rows.items() if matches(row, f)]
     r = engine.search(query, k=7, mode="dense", filters=f)
     assert_exact_top(r.hits, brute_force(engine, engine.embed_query(query), matching), 7)
-
-
-def test_filtered_dense_through_the_faiss_selector(engine, rows, monkeypatch) -> None:
-    """Above the exact-scoring threshold, the FAISS subset search must give the same top-k."""
-    import indexer.vectors
-    import search.dense
-
-    monkeypatch.setattr(search.dense, "EXACT_SUBSET_MAX", 0)
-    monkeypatch.setattr(indexer.vectors, "EXACT_SUBSET_MAX", 0)
-    f = Filters(year_from=2005)
-    matching = [p for p, row in rows.items() if matches(row, f)]
-    r = engine.search("troponin stent", k=9, mode="dense", filters=f)
-    assert_exact_top(r.hits, brute_force(engine, engine.embed_query("troponin stent"), matching), 9)
 
 
 def test_empty_filter_result(engine) -> None:
@@ -237,7 +238,7 @@ def test_similar_excludes_itself_and_is_exact(engine, rows) -> None:
     assert r.total == len(rows) - 1 and r.mode == "similar"
 
 
-def test_similar_respects_filters_and_pages(engine, rows) -> None:
+def test_similar_respects_filters_and_pages(engine, rows, dense_path) -> None:
     f = Filters(mesh="Neoplasms")
     pmid = next(p for p, row in rows.items() if matches(row, f))
     matching = [p for p, row in rows.items() if matches(row, f) and p != pmid]
