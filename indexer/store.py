@@ -24,11 +24,11 @@ from indexer.store_rows import (
     VISIBLE,
     StoredArticle,
     article_row,
-    content_hash,
+    encode,
     stored_article,
     where_clause,
 )
-from indexer.store_schema import VIS_INDEX, build_metadata
+from indexer.store_schema import SQLITE_FTS_INSERT, VIS_INDEX, build_metadata
 
 __all__ = ["ApplyResult", "Store", "StoreError", "StoredArticle"]
 
@@ -149,7 +149,8 @@ class Store:
                     res.older_skipped += 1
                     continue
                 else:
-                    h = content_hash(rec)
+                    enc = encode(rec)
+                    h = enc[0]
                     if c is not None and c[2] == h:
                         res.unchanged += 1
                         continue
@@ -167,7 +168,7 @@ class Store:
                     cur[rec.pmid] = None
                 else:
                     cur[rec.pmid] = [None, rec.version, h, len(pending)]
-                    pending.append((rec, h))
+                    pending.append((rec, enc))
             for pmid, (doc_id, h0) in start.items():
                 c = cur[pmid]
                 if c is not None and c[0] is None and c[2] == h0:
@@ -191,9 +192,9 @@ class Store:
         first = int(conn.execute(text(sql)).scalar_one())
         nul = self.backend == "postgresql"
         rows, mesh, pts = [], [], []
-        for i, (a, h) in enumerate(new):
+        for i, (a, enc) in enumerate(new):
             doc_id = first + i
-            rows.append(article_row(doc_id, a, h, version, nul))
+            rows.append(article_row(doc_id, a, enc, version, nul))
             for m in {(m.name.strip().lower(), m.ui) for m in a.mesh}:
                 mesh.append((doc_id, *m))
             for p in {p.strip().lower() for p in a.publication_types}:
@@ -204,6 +205,9 @@ class Store:
         for sql, data in zip(self._insert_sql, (rows, mesh, pts), strict=True):
             if data:
                 conn.exec_driver_sql(sql, data)
+        if self.backend == "sqlite":  # explicit, not a trigger: ~2x cheaper for FTS5
+            fts = [(r[0], r[6], r[7]) for r in rows]
+            conn.exec_driver_sql(SQLITE_FTS_INSERT, fts)
         conn.execute(
             text("UPDATE meta SET value = :n WHERE key = 'next_doc_id'"),
             {"n": str(first + len(new))},

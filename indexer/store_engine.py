@@ -17,7 +17,13 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
-from indexer.store_schema import FIRST_DOC_ID, SCHEMA_VERSION, SQLITE_FTS_DDL, build_metadata
+from indexer.store_schema import (
+    FIRST_DOC_ID,
+    SCHEMA_VERSION,
+    SQLITE_FTS_DDL,
+    SQLITE_OBSOLETE_DDL,
+    build_metadata,
+)
 
 BUSY_TIMEOUT_S = 30.0
 IMMEDIATE = "sqlite_begin_immediate"
@@ -117,9 +123,11 @@ def _check_or_create_schema(engine: Engine, backend: str, readonly: bool) -> Non
                 index.create(engine, checkfirst=True)
     tables = set(inspect(engine).get_table_names())
     missing = {t.name for t in md.sorted_tables} - tables
-    if backend == "sqlite" and not readonly and "articles_fts" not in tables:
+    if backend == "sqlite" and not readonly:
         with engine.begin() as conn:
-            for ddl in SQLITE_FTS_DDL:
+            for ddl in SQLITE_FTS_DDL if "articles_fts" not in tables else []:
+                conn.exec_driver_sql(ddl)
+            for ddl in SQLITE_OBSOLETE_DDL:
                 conn.exec_driver_sql(ddl)
     if missing:
         raise StoreError(f"not a metadata store (missing tables {sorted(missing)}): {engine.url}")

@@ -599,6 +599,32 @@ def test_open_errors(tmp_path):
     bare.close()
 
 
+def test_writer_upgrades_an_older_sqlite_store(tmp_path):
+    """Stores of earlier builds indexed FTS rows by trigger and lacked the covering index."""
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    Store(url).close()
+    with Store(url).engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN "
+            "INSERT INTO articles_fts(rowid, title, abstract) "
+            "VALUES (new.doc_id, new.title, new.abstract); END"
+        )
+        conn.exec_driver_sql("DROP INDEX ix_articles_vis")
+    reader = Store(url, readonly=True)
+    assert "INDEXED BY" not in reader._arts  # still readable without the index
+    reader.close()
+    s = Store(url)  # a writer drops the trigger and adds the index
+    s.apply([art(1, 1, "Quokka census", "quokka counts")], 1)
+    with s.engine.connect() as conn:
+        conn.exec_driver_sql("INSERT INTO articles_fts(articles_fts) VALUES ('integrity-check')")
+        triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        assert "articles_fts_ai" not in {r[0] for r in conn.exec_driver_sql(triggers)}
+        sql = "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'quokka'"
+        assert conn.exec_driver_sql(sql).scalar() == 1
+    assert s.lexical_search("quokka", 1, 5)[1] == 1 and "INDEXED BY" in s._arts
+    s.close()
+
+
 def test_apply_result_adds_up():
     a = ApplyResult(added=1, deleted=2, not_embeddable=1)
     b = ApplyResult(added=3, replaced=1, missing_deletes=4)
