@@ -437,6 +437,8 @@ def _iter_jsonl(
                         pass
                     stats.skip(name, None, f"{where}: longer than {MAX_JSONL_LINE} bytes")
                     continue
+                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                    raw = raw[3:]
                 if not raw.strip():
                     continue
                 pmid = None

@@ -457,6 +457,14 @@ def test_jsonl_bad_lines_skipped_with_line_numbers(
     assert len(warnings) == 11 and all(str(path) in w for w in warnings)
 
 
+def test_jsonl_byte_order_mark_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"pmid": 1}\r\n{"pmid": 2, "title": "x\\u2028y"}\r\n\r\n')
+    records, stats = read(path)
+    assert [(r.pmid, r.title) for r in records] == [(1, ""), (2, "x y")]
+    assert stats.skipped == 0
+
+
 def test_jsonl_gz_and_invalid_utf8_line(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl.gz"
     path.write_bytes(
