@@ -28,8 +28,9 @@ JSONL: one object per line with ``pmid`` (int or digit string, required) and opt
 ``title``, ``abstract``, ``sections`` ([{label, text, category}]: they win over ``abstract``),
 ``mesh`` (names, or {name, ui, major}), ``year``, ``journal``, ``journal_iso``, ``authors``,
 ``doi``, ``publication_types``, ``keywords``, ``language``, ``version``. A line
-``{"delete": PMID}`` or ``{"pmid": PMID, "deleted": true}`` is a Deletion. Blank lines are
-ignored; invalid JSON, a missing/invalid pmid or a field of the wrong type skips the line.
+``{"delete": PMID}`` or ``{"pmid": PMID, "deleted": true}`` is a Deletion. Blank lines (and a
+UTF-8 byte order mark) are ignored; invalid JSON, a missing/invalid pmid or a field of the
+wrong type skips the line (counted, and warned with its line number).
 Text is whitespace-normalised in both formats.
 """
 
@@ -547,7 +548,7 @@ def _json_year(obj: dict) -> int | None:
     if isinstance(y, str) and y.strip().isascii() and y.strip().isdigit():
         y = int(y.strip())
     if isinstance(y, bool) or not isinstance(y, int) or not 0 < y < 10000:
-        raise _BadLine(f"year must be a 4-digit integer, got {y!r}"[:200])
+        raise _BadLine(f"year must be an integer from 1 to 9999, got {y!r}"[:200])
     return y
 
 
