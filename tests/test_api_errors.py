@@ -122,6 +122,7 @@ def test_post_with_large_int_is_a_400_not_a_crash(client):
     [
         "/api/articles/1",
         "/api/articles/999999999999",
+        "/api/articles/2147483648",
         "/api/articles/abc",
         "/api/articles/0",
         "/api/articles/-5",

@@ -33,7 +33,8 @@ SIMILAR_PARAMS = (*PAGE_PARAMS, *FILTER_PARAMS)
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _INT = re.compile(r"[+-]?[0-9]{1,12}")
-_PMID = re.compile(r"[0-9]{1,12}")
+_PMID = re.compile(r"[0-9]{1,10}")
+MAX_PMID = 2**31 - 1  # PMIDs are 8 digits today; a 32-bit column holds every one
 
 
 class ParamError(ValueError):
@@ -181,4 +182,4 @@ def parse_pmid(text: str) -> int | None:
     if not _PMID.fullmatch(text):
         return None
     pmid = int(text)
-    return pmid if pmid > 0 else None
+    return pmid if 0 < pmid <= MAX_PMID else None
