@@ -211,6 +211,10 @@ def bench_size(n: int, args: argparse.Namespace, cache: Path) -> dict:
     for text, v in zip(texts, qv, strict=True):  # pre-embedded queries
         engine.query_cache.put((state.embedder.key, text), v.astype(np.float32))
     res: dict = {"n": n, "build": info, "latency_ms": {}}
+    if args.calibrate_only:
+        res["calibrate"] = calibrate(state, qv)
+        engine.close()
+        return res
     cases = [("dense", None), ("lexical", None), ("hybrid", None)]
     cases += [(m, name) for name in FILTERS for m in ("dense", "hybrid", "lexical")]
     for mode, fname in cases:
@@ -263,7 +267,7 @@ def calibrate(state, qv: np.ndarray) -> list[dict]:
     rng = np.random.default_rng(0)
     n = state.index.ntotal
     rows = []
-    for size in (1_000, 5_000, 10_000, 20_000, 40_000, 80_000):
+    for size in (100, 300, 1_000, 3_000, 10_000, 20_000):
         if size > n // 2:
             break
         subset = np.sort(rng.choice(np.arange(1, n + 1), size, replace=False))
@@ -296,6 +300,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=None, help="default: ~/.cache/pubmed-search")
     p.add_argument("--calibrate", action="store_true", help="exact-vs-selector sweep too")
+    p.add_argument("--calibrate-only", action="store_true", help="only the sweep")
     p.add_argument("--no-forward", action="store_true", help="skip the encoder forward pass")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
@@ -316,7 +321,8 @@ def main() -> None:
         )
     for n in sizes:
         results["sizes"].append(bench_size(n, args, cache))
-    report(results)
+    if not args.calibrate_only:
+        report(results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
 
