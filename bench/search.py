@@ -81,7 +81,9 @@ def store_schema_hash() -> str:
     return hashlib.sha256(Path(indexer.store_schema.__file__).read_bytes()).hexdigest()[:12]
 
 
-def build_collection(root: Path, n: int, index_type: str, cache: Path, seed: int) -> dict:
+def build_collection(
+    root: Path, n: int, index_type: str, cache: Path, seed: int, rebuild: bool = False
+) -> dict:
     """Write (once) a published index of ``n`` synthetic articles into ``root``."""
     marker = root / "bench.json"
     want = {
@@ -91,9 +93,17 @@ def build_collection(root: Path, n: int, index_type: str, cache: Path, seed: int
         "seed": seed,
         "store_schema": store_schema_hash(),
     }
-    if marker.exists():
+    if marker.exists() and not rebuild:
         info = json.loads(marker.read_text())
-        if {k: info.get(k) for k in want} == want:
+        same = {k: info.get(k) for k in want if k != "store_schema"} == {
+            k: v for k, v in want.items() if k != "store_schema"
+        }
+        if same:
+            if info.get("store_schema") != want["store_schema"]:
+                log(
+                    f"n={n}: the store schema changed since this collection was built; "
+                    "pass --rebuild to measure the current layout"
+                )
             return info
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -203,7 +213,9 @@ def bench_size(n: int, args: argparse.Namespace, cache: Path) -> dict:
     from search.dense import dense_top
 
     root = cache / "search-bench" / f"n{n}-{args.index_type}"
-    info = build_collection(root, n, args.index_type, cache, args.seed)
+    info = build_collection(root, n, args.index_type, cache, args.seed, args.rebuild)
+    if args.build_only:
+        return {"n": n, "build": info}
     coll = Collection(args.seed)
     texts, qv = coll.queries(args.queries)
     engine = SearchEngine.open(root)
@@ -301,6 +313,8 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=None, help="default: ~/.cache/pubmed-search")
     p.add_argument("--calibrate", action="store_true", help="exact-vs-selector sweep too")
     p.add_argument("--calibrate-only", action="store_true", help="only the sweep")
+    p.add_argument("--rebuild", action="store_true", help="rebuild cached collections")
+    p.add_argument("--build-only", action="store_true", help="build the collections, no timing")
     p.add_argument("--no-forward", action="store_true", help="skip the encoder forward pass")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
@@ -312,7 +326,7 @@ def main() -> None:
         "queries": args.queries,
         "sizes": [],
     }
-    if not args.no_forward:
+    if not (args.no_forward or args.build_only):
         results["query_forward_pass_ms"] = forward_pass(cache, reps=30)
         fp = results["query_forward_pass_ms"]
         log(
@@ -321,7 +335,7 @@ def main() -> None:
         )
     for n in sizes:
         results["sizes"].append(bench_size(n, args, cache))
-    if not args.calibrate_only:
+    if not (args.calibrate_only or args.build_only):
         report(results)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
