@@ -123,9 +123,9 @@ def main(
     click.echo(summary.line())
     if no_serve:
         return
-    from web.server import serve
+    from pubmed_search.commands.serve import command as serve
 
-    serve(index_dir, host="127.0.0.1", port=port)
+    click.get_current_context().invoke(serve, index_dir=str(index_dir), port=port)
 
 
 if __name__ == "__main__":
