@@ -546,3 +546,71 @@ def test_cli_missing_index_and_wrong_model(tmp_path, tiny_index, tiny_model_dir_
     assert res.exit_code == 1 and "no published index" in res.output
     res = _run("--index", str(tiny_index), "--model", str(tiny_model_dir_b), "asthma")
     assert res.exit_code == 2 and "fingerprint" in res.output
+
+
+# --- an index with specific data --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def odd_index(tmp_path_factory, tiny_model_dir) -> tuple[Path, list[dict]]:
+    """Articles without text, without abstract, and one whose only word is rare."""
+    from indexer.build import build
+    from indexer.settings import BuildSettings
+
+    rows = synthetic_articles(30, seed=3, first_pmid=5000)
+    rows[0].update(title="", sections=[])  # stored, not embeddable: no vector
+    rows[1].update(title="Quokka physiology", sections=[])  # title only
+    rows[2]["sections"] = [{"label": None, "text": "A quokka in the abstract. " * 30}]
+    root = tmp_path_factory.mktemp("odd") / "index"
+    settings = BuildSettings(model=str(tiny_model_dir), max_length=64, show_progress=False)
+    build(root, [write_jsonl(root.parent / "odd.jsonl", rows)], settings)
+    return root, rows
+
+
+def test_article_without_vector(odd_index) -> None:
+    root, rows = odd_index
+    with SearchEngine.open(root) as eng:
+        assert eng.article(rows[0]["pmid"]) is not None  # stored and retrievable...
+        with pytest.raises(NotFound, match="no vector"):
+            eng.similar(rows[0]["pmid"])  # ...but has no vector
+        r = eng.search("patients", k=100, mode="dense")
+        assert r.total == 29 and rows[0]["pmid"] not in {h.pmid for h in r.hits}
+        assert len(r.hits) == 29
+
+
+def test_hybrid_total_is_the_lexical_total(odd_index) -> None:
+    root, rows = odd_index
+    with SearchEngine.open(root) as eng:
+        r = eng.search("quokka", k=10, mode="hybrid")
+        assert r.total == 2  # full-text matches; the dense side ranks every article
+        assert len(r.hits) == 10
+        assert {h.pmid for h in r.hits[:2]} == {rows[1]["pmid"], rows[2]["pmid"]}
+        title_only = next(h for h in r.hits if h.pmid == rows[1]["pmid"])
+        assert title_only.snippet.text == "" and title_only.snippet.highlights == []
+        long = next(h for h in r.hits if h.pmid == rows[2]["pmid"])
+        assert 250 <= len(long.snippet.text) <= 340 and long.snippet.text.endswith("…")
+        assert len(long.snippet.highlights) >= 5
+
+
+def test_reload_to_another_model_fails_and_keeps_serving(
+    odd_index, tiny_model_dir_b, tmp_path
+) -> None:
+    """A new version whose recorded model no longer matches its weights is refused."""
+    from indexer.manifest import IndexDir
+
+    root, _ = odd_index
+    copy = tmp_path / "index"
+    shutil.copytree(root, copy)
+    eng = SearchEngine.open(copy)
+    idx = IndexDir(copy)
+    manifest = idx.read_manifest()
+    shutil.copytree(idx.version_dir(1), idx.version_dir(2))
+    manifest.version = 2
+    manifest.encoder.model = str(tiny_model_dir_b)  # weights on disk: fingerprint of B...
+    manifest.encoder.fingerprint = "ab" * 32  # ...but the manifest records another one
+    idx.write_manifest(manifest)
+    idx.publish(2)
+    with pytest.raises(ModelMismatchError, match="abababab"):
+        eng.reload_if_changed()
+    assert eng.version == 1 and eng.search("quokka", k=3).hits
+    eng.close()
