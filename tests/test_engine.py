@@ -614,3 +614,36 @@ def test_reload_to_another_model_fails_and_keeps_serving(
         eng.reload_if_changed()
     assert eng.version == 1 and eng.search("quokka", k=3).hits
     eng.close()
+
+
+@pytest.mark.postgres
+def test_engine_on_postgresql(pg_url, tiny_corpus, tiny_model_dir, tmp_path) -> None:
+    """The same engine over a PostgreSQL store: modes, filters, paging, similar."""
+    from indexer.build import build
+    from indexer.settings import BuildSettings
+
+    path, corpus = tiny_corpus
+    rows = {r["pmid"]: r for r in corpus}
+    settings = BuildSettings(
+        model=str(tiny_model_dir), max_length=128, db_url=pg_url, show_progress=False
+    )
+    build(tmp_path / "index", [path], settings)
+    with SearchEngine.open(tmp_path / "index") as eng:
+        assert eng.state.manifest.store_url == pg_url
+        for f in FILTER_CASES[:8]:
+            matching = [p for p, row in rows.items() if matches(row, f)]
+            r = eng.search("wheeze airway", k=7, mode="dense", filters=f)
+            assert r.total == len(matching)
+            assert_exact_top(
+                r.hits, brute_force(eng, eng.embed_query("wheeze airway"), matching), 7
+            )
+            lex = eng.search("budesonide", k=50, mode="lexical", filters=f)
+            expected = {p for p in matching if "budesonide" in words(rows[p])}
+            assert {h.pmid for h in lex.hits} == expected and lex.total == len(expected)
+        pages = [eng.search("patients", k=5, mode="hybrid", page=p) for p in (1, 2)]
+        whole = eng.search("patients", k=10, mode="hybrid")
+        assert [h.pmid for p in pages for h in p.hits] == [h.pmid for h in whole.hits]
+        sim = eng.similar(1001, k=5, filters=Filters(mesh="Asthma"))
+        assert 1001 not in {h.pmid for h in sim.hits}
+        assert all(matches(rows[h.pmid], Filters(mesh="Asthma")) for h in sim.hits)
+        assert eng.search("'; DROP TABLE articles; --", k=3, mode="lexical").total >= 0
