@@ -647,3 +647,39 @@ def test_engine_on_postgresql(pg_url, tiny_corpus, tiny_model_dir, tmp_path) -> 
         assert 1001 not in {h.pmid for h in sim.hits}
         assert all(matches(rows[h.pmid], Filters(mesh="Asthma")) for h in sim.hits)
         assert eng.search("'; DROP TABLE articles; --", k=3, mode="lexical").total >= 0
+
+
+@pytest.fixture(scope="module", params=["hnsw", "ivf", "ivfpq"])
+def typed_index(request, tmp_path_factory, tiny_model_dir, tiny_corpus) -> Path:
+    """The tiny corpus under each approximate FAISS index type."""
+    from indexer.build import build
+    from indexer.settings import BuildSettings
+
+    path, _ = tiny_corpus
+    root = tmp_path_factory.mktemp(f"typed-{request.param}") / "index"
+    settings = BuildSettings(
+        model=str(tiny_model_dir), max_length=128, index_type=request.param, show_progress=False
+    )
+    build(root, [path], settings)
+    return root
+
+
+def test_every_index_type_filters_and_fills_pages(typed_index, rows, dense_path) -> None:
+    with SearchEngine.open(typed_index) as eng:
+        factory = eng.state.manifest.faiss_factory
+        assert eng.state.rerank == ("PQ" in factory)  # lossy codes are re-scored exactly
+        q = eng.embed_query("carcinoma biopsy")
+        for f in (None, *FILTER_CASES[:8]):
+            matching = [p for p, row in rows.items() if f is None or matches(row, f)]
+            r = eng.search("carcinoma biopsy", k=12, mode="dense", filters=f)
+            assert len(r.hits) == min(12, len(matching)), (factory, f)
+            assert all(h.pmid in set(matching) for h in r.hits)
+            exact = brute_force(eng, q, matching)
+            best = sorted(exact, key=exact.get, reverse=True)[: len(r.hits)]
+            recall = len(set(best) & {h.pmid for h in r.hits}) / max(1, len(best))
+            assert recall >= 0.75, (factory, f, recall)
+            h = eng.search("carcinoma biopsy", k=12, mode="hybrid", filters=f)
+            assert len(h.hits) == min(12, len(matching))
+        a = [x.pmid for x in eng.search("stroke", k=6, mode="dense").hits]
+        b = [x.pmid for x in eng.search("stroke", k=6, mode="dense", page=2).hits]
+        assert len(a) == len(b) == 6 and not set(a) & set(b)
