@@ -91,6 +91,7 @@ def run_tuning(out: Path, args: argparse.Namespace) -> tuple[dict, float]:
         lr=args.lr,
         hard_negatives=args.hard_negatives,
         max_pairs=args.max_pairs,
+        holdout_fraction=args.holdout_fraction,
         seed=0,
         checkpoint_every=25,
         exclude_pmids=corpus_pmids(),
@@ -129,12 +130,15 @@ def table(rows: dict[str, dict[str, float]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=default_cache_dir() / "quality-bench")
-    ap.add_argument("--max-pairs", type=int, default=2400, help="training pairs (default 2400)")
+    ap.add_argument("--max-pairs", type=int, default=1024, help="training pairs (default 1024)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--train-max-length", type=int, default=192, help="abstract tokens in tuning")
+    ap.add_argument("--train-max-length", type=int, default=128, help="abstract tokens in tuning")
     ap.add_argument("--index-max-length", type=int, default=256, help="tokens per article")
     ap.add_argument("--lr", type=float, default=2e-5)
+    ap.add_argument(
+        "--holdout-fraction", type=float, default=0.006, help="tuning's own held-out check"
+    )
     ap.add_argument("--hard-negatives", choices=["none", "bm25"], default="none")
     ap.add_argument("--fresh", action="store_true", help="delete --work first")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")

@@ -282,12 +282,19 @@ def check_out_dir(out: Path, s: TuneSettings, fingerprint: str) -> None:
     stamp.write_text(fingerprint)
 
 
+def _checkpointing(model: Any, enable: bool) -> None:
+    """Activation (gradient) checkpointing on or off, by this transformers' name for it."""
+    verb = "enable" if enable else "disable"
+    fn = getattr(model, f"activation_checkpointing_{verb}", None)
+    (fn or getattr(model, f"gradient_checkpointing_{verb}"))()
+
+
 def write_output(out: Path, model: Any, tokenizer: Any, report: dict[str, Any]) -> None:
     """The model directory; the tuning report is written last and marks it complete."""
     from transformers.utils import logging as hf_logging
 
     if report["settings"]["gradient_checkpointing"]:
-        model.gradient_checkpointing_disable()
+        _checkpointing(model, enable=False)
     hf_logging.disable_progress_bar()
     try:
         model.save_pretrained(out)
@@ -308,7 +315,7 @@ def _load_base(s: TuneSettings, device: str) -> tuple[Any, Any, str]:
     except ModelLoadError as e:
         raise TuneError(str(e)) from e
     if s.gradient_checkpointing:
-        enc.model.gradient_checkpointing_enable()
+        _checkpointing(enc.model, enable=True)
     return enc.tokenizer, enc.model, enc.fingerprint
 
 

@@ -285,12 +285,15 @@ def test_bm25_hard_negatives_in_memory(learnable, tmp_path: Path) -> None:
         lr=1e-3,
         hard_negatives="bm25",
         temperature=0.1,
+        gradient_checkpointing=True,
         show_progress=False,
     )
     result = tune([corpus], tmp_path / "out", s)
     report = json.loads((tmp_path / "out" / TUNING_FILE).read_text())
     assert report["pairs"]["with_negative"] > 0.9 * report["pairs"]["train"]
     assert report["temperature"] == pytest.approx(0.1)  # fixed: not learned
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert not config.get("gradient_checkpointing")  # a plain model directory
     assert result.after["mrr@10"] > result.before["mrr@10"]
 
 
