@@ -2,8 +2,8 @@
 
 The server serves version 1 (synthetic articles, tiny model). A client thread loops over
 searches in every mode, article and similar requests and health checks while
-``pubmed-search build`` (a subprocess, small ingest batches and encode chunks so it commits
-many times) writes version 2 into the SAME index directory: 150 new articles, a revised
+the product's ``build()`` (in the test process; small ingest batches and encode chunks so it
+commits many times) writes version 2 into the SAME index directory: 100 new articles, a revised
 article and a deletion. Every response during the build must be a 200 with the documented
 shape and consistent with ONE version: results only from that version's articles, the
 revised article's title matching the version, the version never going back. Afterwards,
@@ -14,11 +14,8 @@ the interval is 0).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -35,7 +32,7 @@ BASE = synthetic_articles(80, seed=21, first_pmid=3000)
 DELETED = BASE[5]["pmid"]
 REVISED = BASE[0]["pmid"]
 REVISED_TITLE = "Revised marsupial stent thrombosis report"
-NEW = synthetic_articles(150, seed=22, first_pmid=8000)
+NEW = synthetic_articles(100, seed=22, first_pmid=8000)
 NEW[0]["title"] = "Zebrafish xylophone quokka study"
 V1 = {r["pmid"] for r in BASE}
 V2 = (V1 - {DELETED}) | {r["pmid"] for r in NEW}
@@ -62,7 +59,7 @@ def base_index(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -
 @pytest.fixture(scope="module")
 def update_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     revised = dict(BASE[0], version=2, title=REVISED_TITLE)
-    rows = [*NEW[:75], revised, {"delete": DELETED}, *NEW[75:]]
+    rows = [*NEW[:50], revised, {"delete": DELETED}, *NEW[50:]]
     return write_jsonl(tmp_path_factory.mktemp("update") / "update.jsonl", rows)
 
 
@@ -160,11 +157,17 @@ class Checker:
         self.client.close()
 
 
-def run_build(index_dir: Path, model: Path, update: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PUBMED_SEARCH_INGEST_BATCH="10", PUBMED_SEARCH_CHUNK_SIZE="16")
-    cmd = [sys.executable, "-m", "pubmed_search.cli", "build", "--index", str(index_dir)]
-    cmd += ["--model", str(model), "--max-length", "128", "--no-progress", str(update)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+def run_build(index_dir: Path, model: Path, update: Path) -> None:
+    """The product's build() in this process (small batches: many commits while serving)."""
+    from indexer.build import build
+    from indexer.settings import BuildSettings
+
+    settings = BuildSettings(
+        model=str(model), max_length=128, show_progress=False, ingest_batch=10, chunk_size=16
+    )
+    summary = build(index_dir, [update], settings)
+    assert summary.published and summary.version == 2, summary.line()
+    assert summary.applied["added"] == len(NEW) and summary.applied["deleted"] == 1
 
 
 def fetch(client: Client, path: str) -> tuple[int, dict]:
@@ -186,8 +189,9 @@ def test_server_answers_during_a_build_then_serves_the_new_version(
             while checker.count < 20 and not checker.problems:  # the loop is running
                 time.sleep(0.05)
             before = checker.count
-            result = run_build(index_dir, tiny_model_dir, update_file)
-            assert result.returncode == 0, result.stderr[-2000:]
+            started = time.monotonic()
+            run_build(index_dir, tiny_model_dir, update_file)
+            build_seconds = time.monotonic() - started
             during = checker.count - before
             if trigger == "sighup":
                 time.sleep(1.0)  # nothing reloads by itself
@@ -201,7 +205,7 @@ def test_server_answers_during_a_build_then_serves_the_new_version(
             while checker.count < after + 16 and not checker.problems:  # a few rounds on v2
                 time.sleep(0.05)
         assert checker.problems == [], checker.problems[:10]
-        assert during >= 8, f"only {during} requests overlapped the build"
+        assert during >= 8, f"only {during} requests overlapped the {build_seconds:.1f}s build"
         assert checker.seen_version == 2 and checker.deleted_gone
 
         status, body = fetch(client, "/api/search?q=xylophone+quokka&mode=lexical")
