@@ -120,9 +120,17 @@ def test_ivf_never_returns_fewer_than_k(data, monkeypatch, selector_only) -> Non
         assert len(got) == 60
 
 
-def test_lossy_index_is_reranked_with_exact_scores(data) -> None:
-    ids, x, vf, q = data
+@pytest.fixture(scope="module")
+def pq_index(data) -> VectorIndex:
+    ids, x, _, _ = data
     index = build("IVF8,PQ8x4", ids, x)
+    index.index.nprobe = 8
+    return index
+
+
+def test_lossy_index_is_reranked_with_exact_scores(data, pq_index) -> None:
+    ids, _, vf, q = data
+    index = pq_index
     assert is_lossy(index.factory) and not is_lossy("IDMap2,HNSW32")
     index.index.nprobe = 8
     recall_plain, recall_rerank = [], []
@@ -165,10 +173,9 @@ def test_post_filter_escalates_until_enough_match(data) -> None:
     assert small is None  # the budget ran out before 10 matched
 
 
-def test_post_filter_with_rerank_rescores_exactly(data) -> None:
-    ids, x, vf, q = data
-    index = build("IVF8,PQ8x4", ids, x)
-    index.index.nprobe = 8
+def test_post_filter_with_rerank_rescores_exactly(data, pq_index) -> None:
+    ids, _, vf, q = data
+    index = pq_index
     even = ids[ids % 2 == 0]
     got = post_filtered_top(
         index, vf, q[4], 10, keep=lambda c: np.intersect1d(c, even), selectivity=0.5, rerank=True
