@@ -77,7 +77,8 @@ class Store:
         self.readonly = readonly
         self.engine, self.backend, self.url = open_engine(url, readonly)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
-        self.lexical_budget = lexical_budget or fulltext.LEXICAL_BUDGET
+        default = fulltext.LEXICAL_BUDGET_PG if self.backend == "postgresql" else None
+        self.lexical_budget = lexical_budget or default or fulltext.LEXICAL_BUDGET
         _, self._meta, self._articles, self._mesh, self._pubtypes = build_metadata(self.backend)
         self._dfs = fulltext.DfCache()
         self._n_docs: tuple[int, int] | None = None
@@ -208,6 +209,8 @@ class Store:
         if self.backend == "sqlite":  # explicit, not a trigger: ~2x cheaper for FTS5
             fts = [(r[0], r[6], r[7]) for r in rows]
             conn.exec_driver_sql(SQLITE_FTS_INSERT, fts)
+        else:  # merge GIN's pending list now, in bulk, rather than scan it in every search
+            conn.exec_driver_sql("SELECT gin_clean_pending_list('ix_articles_tsv'::regclass)")
         conn.execute(
             text("UPDATE meta SET value = :n WHERE key = 'next_doc_id'"),
             {"n": str(first + len(new))},
