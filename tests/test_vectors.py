@@ -275,24 +275,42 @@ def test_vector_file_matches_dict_model(writes: list[tuple[int, float]]) -> None
         np.testing.assert_array_equal(got, want)
 
 
+_RSS_PROBE = """
+import os, sys
+from indexer.vectors import VectorIndex
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+b = rss(); index = VectorIndex.load(sys.argv[1], mmap=sys.argv[2] == "1"); a = rss()
+print(a - b, index.read_only)
+"""
+
+
 @pytest.mark.parametrize("factory", ["IDMap2,Flat", "IVF16,Flat"])
 def test_mmap_load_does_not_read_vectors_into_memory(factory: str, tmp_path: Path) -> None:
-    statm = Path("/proc/self/statm")
-    if not statm.exists():
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/statm").exists():
         pytest.skip("needs /proc (Linux)")
-
-    def rss_mb() -> float:
-        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
     ids, x = _data(20_000, dim=512)  # 40 MB of float32
     path = tmp_path / "index.faiss"
     _build(factory, ids, x).save(path)
-    del x
-    before = rss_mb()
+
+    def probe(mmap: bool) -> tuple[float, bool]:
+        out = subprocess.run(
+            [sys.executable, "-c", _RSS_PROBE, str(path), "1" if mmap else "0"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout.split()
+        return float(out[0]), out[1] == "True"
+
+    grown, read_only = probe(mmap=True)
+    assert read_only and grown < 15
+    grown, read_only = probe(mmap=False)
+    assert not read_only and grown > 30  # a normal read holds the 40 MB
     mapped = VectorIndex.load(path, mmap=True)
-    assert mapped.read_only and rss_mb() - before < 15
-    before = rss_mb()
-    read = VectorIndex.load(path)
-    assert not read.read_only and rss_mb() - before > 30
     q = np.ones((1, 512), np.float32)
-    np.testing.assert_array_equal(mapped.search(q, 5)[1], read.search(q, 5)[1])
+    np.testing.assert_array_equal(mapped.search(q, 5)[1], VectorIndex.load(path).search(q, 5)[1])
