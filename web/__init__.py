@@ -8,6 +8,9 @@
 - ``MAX_CONTENT_LENGTH``: request body limit in bytes (default 64 KiB; larger -> 413).
 - ``RELOAD_INTERVAL``: seconds between checks of the index's CURRENT pointer for a newly
   published version (default 5; 0 disables; SIGHUP reloads too, see ``web.reload``).
+- ``RERANK_MODEL``: a cross-encoder (directory or hub id) that searches may ask for with
+  ``rerank=true`` (default None: re-ranking unavailable).
+- ``RERANK_TOP_N``: how many top candidates the cross-encoder re-scores (default 50).
 - ``ENGINE``: an already open ``SearchEngine`` to serve instead of opening ``INDEX_DIR``.
 """
 
@@ -27,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "MODEL": None,
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "RELOAD_INTERVAL": 5.0,
+    "RERANK_MODEL": None,
+    "RERANK_TOP_N": 50,
     "ENGINE": None,
 }
 
@@ -46,7 +51,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             raise ValueError("INDEX_DIR: the index directory to serve is required")
         from search.engine import SearchEngine
 
-        engine = SearchEngine.open(app.config["INDEX_DIR"], model=app.config["MODEL"])
+        engine = SearchEngine.open(
+            app.config["INDEX_DIR"],
+            model=app.config["MODEL"],
+            reranker=app.config["RERANK_MODEL"] or None,
+            rerank_top_n=int(app.config["RERANK_TOP_N"]),
+        )
     app.extensions[EXTENSION] = engine
     reloader = Reloader(engine, app.config["RELOAD_INTERVAL"] or 0)
     app.extensions[RELOADER] = reloader

@@ -20,6 +20,7 @@ from web.service import (
     add_abstracts,
     article_dict,
     health_dict,
+    reranker_name,
     search_page,
     similar_page,
 )
@@ -65,10 +66,11 @@ def result_page(page: dict[str, Any], params: SearchParams, name: str) -> Respon
 
 @bp.route("/search", methods=["GET", "POST"])
 def search() -> Response:
+    can_rerank = reranker_name(engine()) is not None
     if request.method == "POST":
-        params = parse_params(json_body(), strict=True)
+        params = parse_params(json_body(), strict=True, can_rerank=can_rerank)
     else:
-        params = parse_params(request.args)
+        params = parse_params(request.args, can_rerank=can_rerank)
     return result_page(search_page(engine(), params), params, params.q)
 
 

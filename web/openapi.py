@@ -108,6 +108,12 @@ SEARCH_PARAMS = [
         {"type": "string", "enum": list(MODES), "default": "hybrid"},
         "dense (embeddings), lexical (BM25) or hybrid (reciprocal rank fusion of both).",
     ),
+    _param(
+        "rerank",
+        {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"], "default": "false"},
+        "Re-score the mode's top candidates with the server's cross-encoder (opt-in; "
+        "/api/health names it as reranker). 400 when the server has none (reranker null).",
+    ),
     *PAGE_PARAMS,
 ]
 SEARCH_PARAMS[0]["required"] = True
@@ -120,7 +126,7 @@ def _json_body_schema() -> dict:
         schema = dict(p["schema"])
         if schema.get("type") == "integer":
             schema = {"oneOf": [schema, {"type": "string", "pattern": "^[0-9]+$"}]}
-        if p["name"] == "has_abstract":
+        if p["name"] in ("has_abstract", "rerank"):
             schema = {"oneOf": [{"type": "boolean"}, schema]}
         props[p["name"]] = {**schema, "description": p["description"]}
     return {"type": "object", "required": ["q"], "properties": props, "additionalProperties": False}
@@ -175,7 +181,21 @@ SCHEMAS: dict[str, Any] = {
                 "full-text matches; dense and similar: candidates ranked).",
             },
             "has_next": {"type": "boolean"},
-            "took_ms": {"type": "number", "minimum": 0},
+            "took_ms": {
+                "type": "number",
+                "minimum": 0,
+                "description": "Server time of the request, re-ranking included.",
+            },
+            "reranked": {
+                "type": "boolean",
+                "description": "The top candidates were re-scored by the cross-encoder "
+                "(scores are then its logits).",
+            },
+            "rerank_ms": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "Time of the re-scoring (part of took_ms); null if not reranked.",
+            },
             "model": {**_STR, "description": "Model that ranked the results (bm25: lexical)."},
             "version": {"type": "integer", "minimum": 0},
             "filters": {"type": "object"},
@@ -215,6 +235,10 @@ SCHEMAS: dict[str, Any] = {
             "documents": {"type": "integer", "minimum": 0},
             "vectors": {"type": "integer", "minimum": 0},
             "model": _STR,
+            "reranker": {
+                **_NULL_STR,
+                "description": "Cross-encoder that rerank=true uses; null: re-ranking is off.",
+            },
             "fingerprint": {**_STR, "description": "First 12 hex digits of the weights' sha256."},
             "dim": {"type": "integer", "minimum": 0},
             "index_type": {**_STR, "description": "FAISS factory string."},

@@ -28,7 +28,7 @@ YEAR_MIN, YEAR_MAX = 1, 9999
 FILTER_TEXT = ("journal", "mesh", "pubtype")
 PAGE_PARAMS = ("k", "page", "format")
 FILTER_PARAMS = ("year_from", "year_to", *FILTER_TEXT, "has_abstract")
-SEARCH_PARAMS = ("q", "mode", *PAGE_PARAMS, *FILTER_PARAMS)
+SEARCH_PARAMS = ("q", "mode", "rerank", *PAGE_PARAMS, *FILTER_PARAMS)
 SIMILAR_PARAMS = (*PAGE_PARAMS, *FILTER_PARAMS)
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -55,6 +55,7 @@ class SearchParams:
     page: int = 1
     format: str = "json"
     filters: Filters = field(default_factory=Filters)
+    rerank: bool = False  # re-score the top candidates with the server's cross-encoder
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
         """The non-default parameters as URL query arguments (for pagination and exports)."""
@@ -63,6 +64,7 @@ class SearchParams:
         args: dict[str, Any] = {
             "q": self.q or None,
             "mode": None if self.mode == "hybrid" else self.mode,
+            "rerank": "1" if self.rerank else None,
             "k": None if self.k == DEFAULT_K else self.k,
             "page": None if self.page == 1 else self.page,
             "format": None if self.format == "json" else self.format,
@@ -149,12 +151,18 @@ def parse_filters(source: Mapping[str, Any]) -> Filters:
 
 
 def parse_params(
-    source: Mapping[str, Any], *, need_query: bool = True, strict: bool = False
+    source: Mapping[str, Any],
+    *,
+    need_query: bool = True,
+    strict: bool = False,
+    can_rerank: bool = False,
 ) -> SearchParams:
     """Validate a search (``need_query``) or similar request.
 
     ``source`` is a query-string MultiDict (first value of each key) or a decoded JSON
     object; with ``strict`` (JSON bodies) an unknown key is an error, not ignored.
+    ``can_rerank``: the server has a cross-encoder, so a search may ask for ``rerank``
+    (default off); without one, ``rerank=true`` is an error.
     """
     allowed = SEARCH_PARAMS if need_query else SIMILAR_PARAMS
     if strict:
@@ -163,18 +171,25 @@ def parse_params(
             raise ParamError(unknown[0], f"unknown parameter (known: {', '.join(allowed)})")
     q = ""
     mode = "hybrid"
+    rerank = False
     if need_query:
         q = clean_text(source.get("q"), "q", MAX_QUERY_CHARS) or ""
         if not q:
             raise ParamError("q", "the query is missing or empty")
         mode = parse_choice(source.get("mode"), "mode", MODES, "hybrid")
+        rerank = bool(parse_bool(source.get("rerank"), "rerank"))
+        if rerank and not can_rerank:
+            raise ParamError(
+                "rerank", "this server has no cross-encoder (start it with serve --rerank MODEL)"
+            )
     k = parse_int(source.get("k"), "k", 1, MAX_K, DEFAULT_K)
     page = parse_int(source.get("page"), "page", 1, MAX_PAGE, 1)
     assert k is not None and page is not None
     if k * page > MAX_DEPTH:
         raise ParamError("page", f"page * k must be at most {MAX_DEPTH} (got {page} * {k})")
     fmt = parse_choice(source.get("format"), "format", FORMATS, "json")
-    return SearchParams(q=q, mode=mode, k=k, page=page, format=fmt, filters=parse_filters(source))
+    filters = parse_filters(source)
+    return SearchParams(q=q, mode=mode, k=k, page=page, format=fmt, filters=filters, rerank=rerank)
 
 
 def parse_pmid(text: str) -> int | None:

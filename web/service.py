@@ -66,6 +66,8 @@ def page_dict(response: SearchResponse, params: SearchParams) -> dict[str, Any]:
         "total": response.total,
         "has_next": _has_next(response, params),
         "took_ms": round(float(response.took_ms), 3),
+        "reranked": bool(response.reranked),
+        "rerank_ms": None if response.rerank_ms is None else round(float(response.rerank_ms), 3),
         "model": response.model,
         "version": response.version,
         "filters": dict(response.filters),
@@ -76,7 +78,12 @@ def page_dict(response: SearchResponse, params: SearchParams) -> dict[str, Any]:
 def search_page(engine: SearchEngine, params: SearchParams) -> dict[str, Any]:
     """One page of search results (the ``/api/search`` body)."""
     response = engine.search(
-        params.q, k=params.k, mode=params.mode, filters=params.filters, page=params.page
+        params.q,
+        k=params.k,
+        mode=params.mode,
+        filters=params.filters,
+        page=params.page,
+        rerank=params.rerank,
     )
     return page_dict(response, params)
 
@@ -125,6 +132,12 @@ def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
     }
 
 
+def reranker_name(engine: SearchEngine) -> str | None:
+    """The cross-encoder ``rerank=true`` uses, or None when the server has none."""
+    reranker = getattr(engine, "reranker", None)
+    return None if reranker is None else str(reranker.name)
+
+
 def health_dict(engine: SearchEngine) -> dict[str, Any]:
     """What is being served: document and vector counts, model, FAISS type, version."""
     state = engine.state
@@ -135,6 +148,7 @@ def health_dict(engine: SearchEngine) -> dict[str, Any]:
         "documents": int(counts.get("articles", 0)),
         "vectors": int(state.index.ntotal),
         "model": state.model,
+        "reranker": reranker_name(engine),
         "fingerprint": (manifest.encoder.fingerprint or "")[:12],
         "dim": int(manifest.encoder.dim),
         "index_type": manifest.faiss_factory,

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from search.results import NotFound
 from web.api import engine
 from web.params import ParamError, SearchParams, parse_params, parse_pmid
-from web.service import article_dict, health_dict, search_page, similar_page
+from web.service import article_dict, health_dict, reranker_name, search_page, similar_page
 
 bp = Blueprint("ui", __name__)
 SIMILAR_ON_ARTICLE = 5
@@ -52,16 +52,19 @@ def _search_view() -> Response:
             "mesh",
             "pubtype",
             "has_abstract",
+            "rerank",
         )
     }
+    reranker = reranker_name(engine())
+    shown = {"form": form, "reranker": reranker}
     if not args.get("q", "").strip():
-        return _render("search.html", form=form, params=None, page=None, error=None)
+        return _render("search.html", params=None, page=None, error=None, **shown)
     try:
-        params = parse_params(args)
+        params = parse_params(args, can_rerank=reranker is not None)
     except ParamError as e:
-        return _render("search.html", status=400, form=form, params=None, page=None, error=str(e))
+        return _render("search.html", status=400, params=None, page=None, error=str(e), **shown)
     page = search_page(engine(), params)
-    return _render("search.html", form=form, params=params, page=page, error=None)
+    return _render("search.html", params=params, page=page, error=None, **shown)
 
 
 @bp.get("/")

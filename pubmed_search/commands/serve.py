@@ -48,6 +48,20 @@ def _address(server: object, host: str, port: int) -> str:
     help="Local copy of the model the index was built with (default: the manifest's).",
 )
 @click.option(
+    "--rerank",
+    "rerank_model",
+    default=None,
+    metavar="MODEL",
+    help="Cross-encoder (local directory or hub id) that searches may opt into with rerank=1.",
+)
+@click.option(
+    "--rerank-top-n",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Top candidates the cross-encoder re-scores.",
+)
+@click.option(
     "--reload-interval",
     type=click.FloatRange(0),
     default=5.0,
@@ -67,6 +81,8 @@ def command(
     port: int,
     threads: int,
     model: str | None,
+    rerank_model: str | None,
+    rerank_top_n: int,
     reload_interval: float,
     max_body: int,
 ) -> None:
@@ -76,6 +92,7 @@ def command(
     """
     from waitress import create_server
 
+    from indexer.encoder import ModelLoadError
     from indexer.manifest import IndexFormatError
     from search.results import SearchError
     from web import RELOADER, create_app
@@ -85,11 +102,13 @@ def command(
             {
                 "INDEX_DIR": index_dir,
                 "MODEL": model,
+                "RERANK_MODEL": rerank_model,
+                "RERANK_TOP_N": rerank_top_n,
                 "RELOAD_INTERVAL": reload_interval,
                 "MAX_CONTENT_LENGTH": max_body,
             }
         )
-    except (IndexFormatError, SearchError, ValueError, OSError) as e:
+    except (IndexFormatError, SearchError, ModelLoadError, ValueError, OSError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
     server = create_server(
