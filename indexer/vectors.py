@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,14 @@ from indexer.encoder import physical_cores
 # 10k -> 3.7 ms, 25k -> 8.8 ms, 50k -> 25 ms, 100k -> 30 ms: ~10 ms is reached near 30k.
 N_FLAT = 30_000
 N_IVFPQ = 1_000_000  # above this, IVF-PQ (4 GB+ of fp32 vectors otherwise); re-score upstream
+# IVF-PQ chosen by "auto" for large collections (bench/scale.py): 96-byte codes (8 dims per
+# sub-quantizer), nprobe NPROBE_LOSSY, and the top RESCORE_DEPTH candidates re-scored exactly
+# from vectors.f16 (memory-mapped) by the search side: ~105 bytes/article in RAM incl. ids.
+PQ_M_AUTO = 96
+NPROBE_LOSSY = 64
+RESCORE_DEPTH = 200
+TRAIN_PER_LIST = 40  # training sample: ~40 points per IVF list (FAISS wants >= 39) ...
+TRAIN_MIN, TRAIN_MAX = 100_000, 1_000_000  # ... within these bounds
 EXACT_SUBSET_MAX = N_FLAT  # subsets this small are scored exactly by reconstructing vectors
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
 HNSW_EF_FILTERED_MAX = 4096  # cap of the efSearch a filtered HNSW search grows to
@@ -52,6 +61,25 @@ def _pq_m(dim: int) -> int:
     return m
 
 
+def _divisor_near(dim: int, m: int) -> int:
+    """The largest divisor of ``dim`` that is <= ``m`` (at least 1)."""
+    m = max(1, min(m, dim))
+    while dim % m:
+        m -= 1
+    return m
+
+
+def _nbits(n: int) -> int:
+    return 8 if n >= 256 * 39 else 6 if n >= 64 * 39 else 4
+
+
+def train_sample_size(n: int, factory: str) -> int:
+    """How many of ``n`` vectors to train ``factory`` on (IVF: ~TRAIN_PER_LIST per list)."""
+    m = re.search(r"IVF(\d+)", factory)
+    want = TRAIN_PER_LIST * int(m.group(1)) if m else TRAIN_MIN
+    return int(min(n, max(TRAIN_MIN, min(want, TRAIN_MAX))))
+
+
 def _construct(dim: int, factory: str) -> faiss.Index:
     try:
         return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
@@ -67,25 +95,62 @@ def _ivf(index: faiss.Index) -> Any | None:
         return None
 
 
+_NAMED = re.compile(r"^(ivfpq|opq)(\d*)$")
+
+
 def resolve_factory(index_type: str, n: int, dim: int) -> str:
-    """A FAISS factory string for ``index_type`` (auto|flat|hnsw|ivf|ivfpq|raw factory)."""
+    """A FAISS factory string for ``index_type``.
+
+    Named types: ``auto`` | ``flat`` | ``hnsw`` | ``ivf`` (IVF-Flat) | ``ivfpq`` (dim/16-byte
+    codes) | ``ivfpqM`` (M-byte codes, e.g. ``ivfpq96``) | ``opq``/``opqM`` (OPQ rotation +
+    IVF-PQ, M bytes, default 96) | ``sq8`` / ``sqfp16`` (IVF with scalar-quantised vectors,
+    1 or 2 bytes a dimension); anything else is a raw FAISS factory string. ``auto``: exact
+    flat below N_FLAT vectors, IVF-Flat below N_IVFPQ, else IVF-PQ with PQ_M_AUTO-byte codes
+    (lossy types are re-scored from vectors.f16 by the search side).
+    """
     t = index_type.strip()
     kind = t.lower()
     if kind == "auto":
-        kind = "flat" if n < N_FLAT else ("ivf" if n < N_IVFPQ else "ivfpq")
+        kind = "flat" if n < N_FLAT else ("ivf" if n < N_IVFPQ else f"ivfpq{PQ_M_AUTO}")
     if kind == "flat":
         return "IDMap2,Flat"
     if kind == "hnsw":
         return f"IDMap2,HNSW{HNSW_M}"
     if kind == "ivf":
         return f"IVF{_nlist(n)},Flat"
-    if kind == "ivfpq":
-        nbits = 8 if n >= 256 * 39 else 6 if n >= 64 * 39 else 4
-        return f"IVF{_nlist(n)},PQ{_pq_m(dim)}x{nbits}"
+    if kind in ("sq8", "sqfp16"):
+        return f"IVF{_nlist(n)},{'SQ8' if kind == 'sq8' else 'SQfp16'}"
+    named = _NAMED.match(kind)
+    if named:
+        family, digits = named.groups()
+        if digits:
+            m = _divisor_near(dim, int(digits))
+        else:
+            m = _pq_m(dim) if family == "ivfpq" else _divisor_near(dim, PQ_M_AUTO)
+        pq = f"IVF{_nlist(n)},PQ{m}x{_nbits(n)}"
+        return f"OPQ{m},{pq}" if family == "opq" else pq
     index = _construct(dim, t)
     if _ivf(index) is None and not isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)):
         return f"IDMap2,{t}"  # so that it takes our doc ids
     return t
+
+
+_SQ_NAMES = {
+    "QT_8bit": "SQ8",
+    "QT_4bit": "SQ4",
+    "QT_6bit": "SQ6",
+    "QT_fp16": "SQfp16",
+    "QT_bf16": "SQbf16",
+    "QT_8bit_uniform": "SQ8_uniform",
+    "QT_4bit_uniform": "SQ4_uniform",
+}
+
+
+def _sq_name(qtype: int) -> str:
+    for attr, name in _SQ_NAMES.items():
+        if getattr(faiss.ScalarQuantizer, attr, None) == qtype:
+            return name
+    return f"SQ?{qtype}"
 
 
 def _describe(index: faiss.Index) -> str:
@@ -93,15 +158,27 @@ def _describe(index: faiss.Index) -> str:
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexIDMap2):
         return "IDMap2," + _describe(index.index)
+    if isinstance(index, faiss.IndexPreTransform):
+        inner = faiss.downcast_index(index.index)
+        m = inner.pq.M if isinstance(inner, faiss.IndexIVFPQ) else index.d
+        return f"OPQ{m},{_describe(inner)}"
     if isinstance(index, faiss.IndexHNSWFlat):
         return f"HNSW{index.hnsw.nb_neighbors(1)}"
     if isinstance(index, faiss.IndexFlat):
         return "Flat"
     if isinstance(index, faiss.IndexIVFPQ):
         return f"IVF{index.nlist},PQ{index.pq.M}x{index.pq.nbits}"
+    if isinstance(index, faiss.IndexIVFScalarQuantizer):
+        return f"IVF{index.nlist},{_sq_name(index.sq.qtype)}"
     if isinstance(index, faiss.IndexIVFFlat):
         return f"IVF{index.nlist},Flat"
     return type(index).__name__
+
+
+def is_lossy(factory: str) -> bool:
+    """True for index types whose scores approximate the inner product (PQ / SQ codes)."""
+    f = factory.upper()
+    return "PQ" in f or "SQ" in f or "LSH" in f
 
 
 class VectorIndex:
@@ -117,6 +194,9 @@ class VectorIndex:
         inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
         self._hnsw = inner if isinstance(inner, faiss.IndexHNSW) else None
         self._idmap2 = isinstance(index, faiss.IndexIDMap2)
+        # FAISS hangs when IVF search parameters reach an IndexPreTransform (OPQ) unwrapped
+        self._pretransform = isinstance(faiss.downcast_index(index), faiss.IndexPreTransform)
+        self.train_size: int | None = None  # vectors trained on (known when trained here)
         self._ids: np.ndarray | None = None  # sorted ids of an IDMap2 index, cached
 
     def _sorted_ids(self) -> np.ndarray:
@@ -141,7 +221,8 @@ class VectorIndex:
             self._hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             self._hnsw.hnsw.efSearch = HNSW_EF_SEARCH
         if self._ivf is not None:
-            self._ivf.nprobe = min(self._ivf.nlist, max(8, self._ivf.nlist // 16))
+            probe = NPROBE_LOSSY if is_lossy(factory) else max(8, self._ivf.nlist // 16)
+            self._ivf.nprobe = min(self._ivf.nlist, probe)
             self._ivf.cp.seed = SEED
         return self
 
@@ -176,10 +257,19 @@ class VectorIndex:
         p: dict[str, Any] = {"factory": self.factory}
         if self._ivf is not None:
             p.update(nlist=int(self._ivf.nlist), nprobe=int(self._ivf.nprobe))
+            inner = self._ivf
+            if isinstance(inner, faiss.IndexIVFPQ):
+                p.update(M=int(inner.pq.M), nbits=int(inner.pq.nbits))
+            if self._pretransform:
+                p["opq"] = True
+            if isinstance(inner, faiss.IndexIVFScalarQuantizer):
+                p["sq"] = _sq_name(inner.sq.qtype)
         if self._hnsw is not None:
             h = self._hnsw.hnsw
             p.update(M=int(h.nb_neighbors(1)), efSearch=int(h.efSearch))
             p["efConstruction"] = int(h.efConstruction)
+        if is_lossy(self.factory):
+            p["rescore"] = RESCORE_DEPTH  # candidates the search side re-scores exactly
         return p
 
     # writing ----------------------------------------------------------------
@@ -196,6 +286,7 @@ class VectorIndex:
             rows = np.sort(np.random.default_rng(SEED).choice(len(x), cap, replace=False))
             x = x[rows]
         self.index.train(x)
+        self.train_size = len(x)
 
     def add(self, ids: np.ndarray, x: np.ndarray) -> None:
         self._writable()
@@ -285,7 +376,13 @@ class VectorIndex:
                 params.sel = sel
         elif sel is not None:
             params = faiss.SearchParameters(sel=sel)
+        keep = params
+        if params is not None and self._pretransform:
+            wrapped = faiss.SearchParametersPreTransform()
+            wrapped.index_params = params  # ``keep`` holds the inner object during the search
+            params = wrapped
         scores, ids = self.index.search(q, k, params=params)
+        del keep
         scores = scores.astype(np.float32, copy=False)
         scores[ids < 0] = -np.inf
         return scores, ids.astype(np.int64, copy=False)
