@@ -22,11 +22,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy.exc
@@ -36,7 +37,7 @@ from indexer.manifest import EncoderInfo, IndexDir, Manifest, atomic_write_bytes
 from indexer.settings import BuildSettings
 from indexer.sources import SourceStats, iter_records
 from indexer.store import ApplyResult, Store
-from indexer.vectors import VectorFile, VectorIndex, resolve_factory
+from indexer.vectors import VectorFile, VectorIndex, resolve_factory, train_sample_size
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,12 @@ def _check_compatible(prev: Manifest, info: EncoderInfo, store_url: str) -> None
 
 
 def _ingest(
-    store: Store, inputs: Sequence[Path], state: BuildState, state_path: Path, batch_size: int
+    store: Store,
+    inputs: Sequence[Path],
+    state: BuildState,
+    state_path: Path,
+    batch_size: int,
+    reader: Callable[[Path, SourceStats], Iterator] = iter_records,
 ) -> SourceStats:
     total = SourceStats()
     for path in inputs:
@@ -161,7 +167,7 @@ def _ingest(
         done = state.files_done.get(key, 0)
         log.info("ingesting %s (resuming after %d records)", path, done)
         stats = SourceStats()
-        records = iter_records(path, stats)
+        records = reader(path, stats)
         seen = 0
         for batch in _batches(records, batch_size):
             seen += len(batch)
@@ -242,7 +248,7 @@ def _make_index(
     index = VectorIndex.create(dim, factory)
     if index.needs_training:
         rng = np.random.default_rng(0)
-        take = min(len(new_x), TRAIN_SAMPLE)
+        take = min(len(new_x), train_sample_size(len(new_x), factory))
         sample = new_x[np.sort(rng.choice(len(new_x), size=take, replace=False))]
         try:
             index.train(sample)
@@ -277,8 +283,15 @@ def build(
     index_dir: str | os.PathLike[str],
     inputs: Sequence[str | os.PathLike[str]],
     settings: BuildSettings | None = None,
+    *,
+    runner: Any = None,
 ) -> BuildSummary:
-    """Build a new index in ``index_dir`` or update the published one with ``inputs``."""
+    """Build a new index in ``index_dir`` or update the published one with ``inputs``.
+
+    ``runner``: where the heavy steps run (indexer.distributed.RayRunner: parse, embed and
+    add to FAISS on a Ray cluster); None runs them in this process. The store writes, the
+    checkpoints and the published format are the same either way.
+    """
     settings = settings or BuildSettings()
     started = time.monotonic()
     paths = [Path(p) for p in inputs]
@@ -307,7 +320,7 @@ def build(
     )
     try:
         with _build_lock(idx.lock_file):
-            return _build_locked(idx, paths, settings, encoder, info, started)
+            return _build_locked(idx, paths, settings, encoder, info, started, runner)
     except (OSError, sqlalchemy.exc.OperationalError) as e:
         detail = getattr(e, "orig", None) or e  # SQLAlchemy: the driver's error, not the SQL
         raise BuildError(
@@ -323,6 +336,7 @@ def _build_locked(
     encoder: Encoder,
     info: EncoderInfo,
     started: float,
+    runner: Any = None,
 ) -> BuildSummary:
     published = idx.current_version()
     prev = idx.read_manifest(published) if published is not None else None
@@ -342,9 +356,11 @@ def _build_locked(
         state.save(state_path)
     store = Store(store_url or idx.default_store_url())
     try:
-        _ingest(store, paths, state, state_path, settings.ingest_batch)
+        reader = runner.iter_records if runner is not None else iter_records
+        _ingest(store, paths, state, state_path, settings.ingest_batch, reader)
         chunks_dir = idx.build_dir / "chunks"
-        embedded = _encode(store, encoder, staging, chunks_dir, settings)
+        encode = runner.encode if runner is not None else _encode
+        embedded = encode(store, encoder, staging, chunks_dir, settings)
         removed = store.removed_doc_ids(staging)
         ids, x = _load_chunks(chunks_dir, encoder.dim)
         if ids.size:  # a later file in this build may have replaced an encoded row
@@ -360,7 +376,10 @@ def _build_locked(
         if removed.size:
             index.remove(removed)
         if ids.size:
-            index.add(ids, x)
+            if runner is not None:
+                runner.add(index, ids, x)  # shards sharing the trained quantizer, merged
+            else:
+                index.add(ids, x)
             vf = VectorFile(idx.vectors_path, encoder.dim)
             vf.write(ids, x)
             vf.flush()
@@ -371,7 +390,7 @@ def _build_locked(
             version=staging,
             encoder=info,
             faiss_factory=index.factory,
-            faiss_params=index.params,
+            faiss_params=_faiss_params(prev, index),
             next_doc_id=store.next_doc_id(),
             counts={**counts, "vectors": int(index.ntotal)},
             store_url=store_url or None,
@@ -389,6 +408,15 @@ def _build_locked(
         return _summary(staging, True, state, embedded, store, started, manifest)
     finally:
         store.close()
+
+
+def _faiss_params(prev: Manifest | None, index: VectorIndex) -> dict[str, Any]:
+    """The index's parameters, with the training sample size (kept from the first build)."""
+    params = dict(prev.faiss_params) if prev is not None else {}
+    params.update(index.params)
+    if index.train_size is not None:
+        params["train_size"] = int(index.train_size)
+    return params
 
 
 def _summary(

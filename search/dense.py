@@ -96,10 +96,11 @@ def single_threaded() -> Iterator[None]:
 
 
 def _faiss_top(
-    index: Any, q: np.ndarray, n: int, subset: np.ndarray | None
+    index: Any, q: np.ndarray, n: int, subset: np.ndarray | None, knobs: Any = None
 ) -> list[tuple[int, float]]:
+    knobs = {k: v for k, v in (knobs or {}).items() if v is not None}  # nprobe, ef_search
     with single_threaded():
-        scores, ids = index.search(q.reshape(1, -1), n, subset_ids=subset)
+        scores, ids = index.search(q.reshape(1, -1), n, subset_ids=subset, **knobs)
     scores, ids = np.asarray(scores).reshape(-1), np.asarray(ids).reshape(-1)
     valid = ids >= 0
     return _ranked(ids[valid].astype(np.int64), scores[valid].astype(np.float32))
@@ -114,8 +115,13 @@ def dense_top(
     subset: np.ndarray | None = None,
     all_ids: Any = None,
     rerank: bool = False,
+    rescore: int | None = None,
+    knobs: dict[str, int | None] | None = None,
 ) -> list[tuple[int, float]]:
     """The ``n`` nearest articles to ``q`` (inner product), best first.
+
+    ``rescore``: re-score at least this many candidates (the manifest's
+    ``faiss_params["rescore"]``); ``knobs``: per-query ``nprobe`` / ``ef_search``.
 
     ``subset``: the only doc ids allowed (a filtered set), or None for the whole index.
     ``all_ids``: a callable giving every id in the index, used only by the exact fallback
@@ -137,8 +143,9 @@ def dense_top(
         n = min(n, available)
         if n == 0:
             return []
-    fetch = min(available, max(RERANK_MIN, n * RERANK_FACTOR)) if rerank else n
-    found = _faiss_top(index, q, fetch, subset)
+    depth = max(RERANK_MIN, n * RERANK_FACTOR, int(rescore or 0))
+    fetch = min(available, depth) if rerank else n
+    found = _faiss_top(index, q, fetch, subset, knobs)
     if len(found) < n:  # the approximate index came back short: score exactly
         ids = subset if subset is not None else np.asarray(all_ids(), dtype=np.int64)
         return exact_top(vectors, ids, q, n)
@@ -163,6 +170,7 @@ def post_filtered_top(
     selectivity: float,
     rerank: bool = False,
     max_fetch: int | None = None,
+    knobs: dict[str, int | None] | None = None,
 ) -> list[tuple[int, float]] | None:
     """The ``n`` nearest of a filtered set, from unfiltered FAISS candidates that ``keep``
     (ids -> the matching ids) accepts; None when the set is too selective for ``max_fetch``
@@ -185,7 +193,7 @@ def post_filtered_top(
         return None  # checking more candidates than the set holds: materialise the set instead
     fetch = min(fetch, limit)
     while True:
-        found = _faiss_top(index, q, fetch, None)
+        found = _faiss_top(index, q, fetch, None, knobs)
         ids = np.fromiter((d for d, _ in found), dtype=np.int64, count=len(found))
         ok = np.isin(ids, keep(ids)) if len(ids) else np.zeros(0, bool)
         kept = [f for f, m in zip(found, ok.tolist(), strict=True) if m]

@@ -82,6 +82,16 @@ class IndexState:
         return self.filter_subset(Filters())
 
 
+def _knobs(nprobe: object, ef_search: object) -> dict[str, int | None]:
+    """Validated per-query index knobs (None: the index's own setting)."""
+    for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65_536
+        ):
+            raise ValueError(f"{name}: must be an integer from 1 to 65536, got {value!r}")
+    return {"nprobe": nprobe, "ef_search": ef_search}  # type: ignore[dict-item]
+
+
 class SearchEngine:
     """Open with :meth:`open`; thread-safe; see the module docstring for versioning."""
 
@@ -215,6 +225,7 @@ class SearchEngine:
         n: int,
         filters: Filters | None,
         exclude: int | None = None,
+        knobs: dict[str, int | None] | None = None,
     ) -> tuple[list[tuple[int, float]], int]:
         """Top ``n`` by inner product (without doc id ``exclude``) and the candidate count.
 
@@ -239,6 +250,7 @@ class SearchEngine:
                 keep=lambda ids: state.matching(filters, ids),
                 selectivity=total / max(1, state.index.ntotal),
                 rerank=state.rerank,
+                knobs=knobs,
             )
         if ranked is None:
             ranked = dense_top(
@@ -249,6 +261,8 @@ class SearchEngine:
                 subset=None if filters is None else state.filter_subset(filters),
                 all_ids=state.all_ids,
                 rerank=state.rerank,
+                rescore=state.manifest.faiss_params.get("rescore"),
+                knobs=knobs,
             )
         if exclude is not None:
             ranked = [(d, s) for d, s in ranked if d != exclude][:n]
@@ -263,6 +277,8 @@ class SearchEngine:
         page: int = 1,
         weights: Sequence[float] | Mapping[str, float] | None = None,
         rerank: bool = False,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
@@ -273,10 +289,13 @@ class SearchEngine:
         ``rerank``: re-score the mode's top ``rerank_top_n`` candidates with the engine's
         cross-encoder and reorder them (scores become its logits; ``reranked``/``rerank_ms``
         in the response); needs an engine opened with ``reranker``.
+        ``nprobe`` / ``ef_search``: IVF lists probed / HNSW search breadth for this query
+        (None: the index's own, recorded in the manifest's ``faiss_params``).
         """
         started = time.perf_counter()
         query = check_query(query)
         check_page(k, page)
+        knobs = _knobs(nprobe, ef_search)
         if mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
         fusion_weights = check_weights(weights)
@@ -295,12 +314,12 @@ class SearchEngine:
             model = "bm25"
         elif mode == "dense":
             q = state.embedder.embed(query)
-            ranked, total = self._dense(state, q, fetch_first + fetch_n, filters)
+            ranked, total = self._dense(state, q, fetch_first + fetch_n, filters, knobs=knobs)
             ranked = ranked[fetch_first:]
         else:
             n = max(MIN_FUSION_CANDIDATES, 2 * k * page, fetch_n)
             q = state.embedder.embed(query)
-            dense, _ = self._dense(state, q, n, filters)
+            dense, _ = self._dense(state, q, n, filters, knobs=knobs)
             lexical, total = state.store.lexical_search(
                 query, state.version, limit=n, filters=filters, offset=0
             )
@@ -339,11 +358,18 @@ class SearchEngine:
         return rerank_ranked(self.reranker, query, ranked, texts, self.rerank_top_n)
 
     def similar(
-        self, pmid: int, k: int = 10, filters: Filters | None = None, page: int = 1
+        self,
+        pmid: int,
+        k: int = 10,
+        filters: Filters | None = None,
+        page: int = 1,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
     ) -> SearchResponse:
         """The articles nearest to article ``pmid``'s own vector, itself excluded."""
         started = time.perf_counter()
         check_page(k, page)
+        knobs = _knobs(nprobe, ef_search)
         filters = check_filters(filters)
         state = self.state
         doc = state.store.doc_for_pmid(int(pmid), state.version)
@@ -353,7 +379,7 @@ class SearchEngine:
         if not doc.article.embeddable or not np.any(q):
             raise NotFound(f"PMID {pmid} has no vector (it has neither title nor abstract)")
         first = (page - 1) * k
-        ranked, total = self._dense(state, q, first + k, filters, exclude=doc.doc_id)
+        ranked, total = self._dense(state, q, first + k, filters, exclude=doc.doc_id, knobs=knobs)
         hits = build_hits(state.store, ranked[first : first + k], doc.article.title, first + 1)
         return SearchResponse(
             query=f"similar:{int(pmid)}",

@@ -109,7 +109,7 @@ def load_state_parts(
         cache=cache,
     )
     dim = manifest.encoder.dim or embedder.encoder.dim
-    index = VectorIndex.load(index_dir.faiss_path(manifest.version))
+    index = VectorIndex.load(index_dir.faiss_path(manifest.version), mmap=True)  # shared pages
     vectors = VectorFile(index_dir.vectors_path, dim, readonly=True)
     store = Store(manifest.store_url or index_dir.default_store_url(), readonly=True)
     query_name = manifest.encoder.query_model or manifest.encoder.model
