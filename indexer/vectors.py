@@ -323,6 +323,32 @@ class VectorIndex:
             self.index, self._hnsw = fresh.index, fresh._hnsw
         return removed
 
+    def empty_clone(self) -> VectorIndex:
+        """A trained, empty copy (same quantizer/codebooks): a shard that :meth:`merge` takes."""
+        clone = faiss.clone_index(self.index)
+        clone.reset()
+        return VectorIndex(clone, self.factory)
+
+    def merge(self, shard: VectorIndex) -> None:
+        """Append ``shard``'s vectors (an :meth:`empty_clone` filled elsewhere) to this index.
+
+        IVF lists are concatenated list by list (the shard must share the trained quantizer),
+        IDMap2 (flat) indexes row by row: the result equals adding the shards' vectors here in
+        the same order. HNSW graphs cannot be merged.
+        """
+        self._writable()
+        if self._hnsw is not None:
+            raise ValueError("HNSW indexes cannot be merged: add the vectors to one index")
+        if shard.dim != self.dim or shard.factory != self.factory:
+            raise ValueError(f"cannot merge {shard.factory!r} into {self.factory!r}")
+        self._ids = None
+        if self._ivf is not None:
+            assert shard._ivf is not None
+            self._ivf.merge_from(shard._ivf, 0)
+            self.index.ntotal = self._ivf.ntotal  # an OPQ wrapper counts separately
+        else:
+            self.index.merge_from(shard.index, 0)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically: a temporary file in the same directory, fsync, os.replace."""
         path = Path(path)
