@@ -131,17 +131,20 @@ def _batches(records: Iterator, size: int) -> Iterator[list]:
 
 def _check_compatible(prev: Manifest, info: EncoderInfo, store_url: str) -> None:
     old = prev.encoder
-    if (old.fingerprint, old.pooling, old.max_length, old.normalize) != (
+    if (old.fingerprint, old.pooling, old.max_length, old.normalize, old.quantize) != (
         info.fingerprint,
         info.pooling,
         info.max_length,
         info.normalize,
+        info.quantize,
     ):
         raise BuildError(
             f"this index was built with model {old.model!r} (fingerprint {old.fingerprint[:12]}, "
-            f"pooling {old.pooling}, max length {old.max_length}); the build asked for "
+            f"pooling {old.pooling}, max length {old.max_length}, quantize {old.quantize}); the "
+            "build asked for "
             f"{info.model!r} (fingerprint {info.fingerprint[:12]}, pooling {info.pooling}, "
-            f"max length {info.max_length}). Vectors from different encoders cannot be mixed: "
+            f"max length {info.max_length}, quantize {info.quantize}). Vectors from different "
+            "encoders cannot be mixed: "
             "build into a new --index directory, or pass the original --model."
         )
     if (prev.store_url or None) != (store_url or None):
@@ -316,6 +319,7 @@ def build(
         max_length=settings.max_length,
         normalize=True,
         dim=encoder.dim,
+        quantize=settings.quantize,
         **query_info,
     )
     try:

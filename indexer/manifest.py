@@ -56,6 +56,7 @@ class EncoderInfo:
     max_length: int = 512
     normalize: bool = True
     dim: int = 0
+    quantize: str = "none"  # queries are encoded the same way (int8: dynamic, per channel)
     query_model: str | None = None
     query_fingerprint: str | None = None
     query_max_length: int | None = None

@@ -26,7 +26,7 @@ class BuildSettings:
     max_length: int | None = None
     batch_size: int = 16
     index_type: str = "auto"
-    quantize: str = "none"
+    quantize: str | None = None
     device: str = "auto"
     db_url: str | None = None
     chunk_size: int = 1024
@@ -61,6 +61,7 @@ class BuildSettings:
             "model": existing.model if existing else DEFAULT_MODEL,
             "pooling": existing.pooling if existing else "mean",
             "max_length": existing.max_length if existing else 512,
+            "quantize": existing.quantize if existing else "none",
         }
         if existing and existing.query_model:
             fill.update(

@@ -50,6 +50,7 @@ def query_encoder_config(
         pooling=info.pooling,
         max_length=info.max_length,
         normalize=info.normalize,
+        quantize=info.quantize if device != "cuda" else "none",
         device=device,
         batch_size=1,
     )

@@ -198,3 +198,26 @@ def test_cli_build_and_info(tmp_path: Path, tiny_model_dir: Path, tiny_corpus):
         cli, ["build", "--index", str(tmp_path / "j"), "--model", "/nope", str(path)]
     )
     assert bad.exit_code == 1 and "/nope" in bad.output
+
+
+def test_int8_index_records_quantisation_for_queries_and_updates(
+    tmp_path: Path, tiny_model_dir: Path
+):
+    from search.loading import query_encoder_config
+
+    rows = synthetic_articles(12, seed=5)
+    index_dir = tmp_path / "index"
+    build(
+        index_dir,
+        [write_jsonl(tmp_path / "a.jsonl", rows)],
+        settings_for(tiny_model_dir, quantize="int8"),
+    )
+    manifest = IndexDir(index_dir).read_manifest()
+    assert manifest.encoder.quantize == "int8"
+    config, _, _ = query_encoder_config(manifest, None, None, "cpu")
+    assert config.quantize == "int8"  # queries are encoded like the articles
+    more = write_jsonl(tmp_path / "b.jsonl", synthetic_articles(3, seed=6, first_pmid=4000))
+    assert build(index_dir, [more], BuildSettings(show_progress=False)).published  # keeps int8
+    assert IndexDir(index_dir).read_manifest().encoder.quantize == "int8"
+    with pytest.raises(BuildError, match="cannot be mixed"):
+        build(index_dir, [more], settings_for(tiny_model_dir, quantize="none"))
