@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|FAISS_FACTORY_STRING"
+INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STRING"
 
 
 @click.command("build")
@@ -74,9 +75,33 @@ INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|FAISS_FACTORY_STRING"
     default=None,
     help="Articles per encoding checkpoint [default: 1024].",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Parse, embed and index on a Ray cluster: --ray=ADDRESS (ray://host:10001, or "
+    "host:6379), or --ray / --ray=local to start or attach a local one. Input files must "
+    "be readable on every worker. Needs pip install 'pubmed-search[distributed]'.",
+)
+@click.option(
+    "--ray-concurrency",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="Model actors embedding in parallel with --ray [default: one per CPU].",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def command(index_dir: str, inputs: tuple[str, ...], no_progress: bool, **options) -> None:
+def command(
+    index_dir: str,
+    inputs: tuple[str, ...],
+    no_progress: bool,
+    ray_address: str | None,
+    ray_concurrency: int | None,
+    **options,
+) -> None:
     """Build an index from PubMed XML (.xml, .xml.gz; baseline or update files) and JSONL
     (.jsonl, .jsonl.gz) INPUTS, or update the index already in --index with them.
 
@@ -91,8 +116,18 @@ def command(index_dir: str, inputs: tuple[str, ...], no_progress: bool, **option
     if no_progress:
         overrides["show_progress"] = False
     settings = BuildSettings.from_env(overrides)
+    if ray_address is not None and os.path.isfile(ray_address):
+        # `--ray FILE...`: click took the first input for the optional address
+        inputs, ray_address = (ray_address, *inputs), "local"
     try:
-        summary = build(index_dir, list(inputs), settings)
+        if ray_address is not None:
+            from indexer.distributed import build_distributed
+
+            summary = build_distributed(
+                index_dir, list(inputs), settings, address=ray_address, concurrency=ray_concurrency
+            )
+        else:
+            summary = build(index_dir, list(inputs), settings)
     except (BuildError, ModelLoadError, SourceError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(1)
