@@ -76,7 +76,7 @@ def test_batched_scores_equal_direct_scores(reranker, cross_dir, tiny_corpus) ->
         got = reranker.score(q, texts)
         np.testing.assert_allclose(got, direct_scores(cross_dir, q, texts), atol=1e-3)
         assert np.std(got) > 0.1
-        assert reranker.rerank(q, texts, top_n=5).tolist() == pytest.approx(got[:5].tolist())
+        np.testing.assert_allclose(reranker.rerank(q, texts, top_n=5), got[:5], atol=1e-3)
     assert reranker.score("anything", []).shape == (0,)
     with pytest.raises(ValueError, match="top_n"):
         reranker.rerank("q", texts, top_n=0)
