@@ -213,7 +213,7 @@ def _encode(store: Store, encoder: Encoder, staging: int, chunks_dir: Path, sett
             if not rows:
                 break
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = encoder.encode([r[1] for r in rows])
+            vecs = encoder.encode([r[1] for r in rows], on_batch=bar.update if bar else None)
             name = f"chunk-{int(ids[0]):012d}-{int(ids[-1]):012d}.npz"
             tmp = chunks_dir / f".{name}.tmp.npz"
             np.savez(tmp, ids=ids, vectors=vecs.astype(np.float32))
@@ -222,8 +222,6 @@ def _encode(store: Store, encoder: Encoder, staging: int, chunks_dir: Path, sett
             os.replace(tmp, chunks_dir / name)
             after = int(ids[-1])
             embedded += len(ids)
-            if bar is not None:
-                bar.update(len(ids))
             _pause_hook("encode")
     finally:
         if bar is not None:

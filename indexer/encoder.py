@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -258,9 +258,17 @@ class Encoder:
         return pooled.cpu().numpy().astype(np.float32, copy=False)
 
     def encode(
-        self, texts: Sequence[str], show_progress: bool = False, batch_size: int | None = None
+        self,
+        texts: Sequence[str],
+        show_progress: bool = False,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], object] | None = None,
     ) -> np.ndarray:
-        """float32 (n, dim) vectors in the order of ``texts``, L2-normalised if configured."""
+        """float32 (n, dim) vectors in the order of ``texts``, L2-normalised if configured.
+
+        ``on_batch(n)`` is called after each batch with the number of texts it encoded (the
+        build's progress bar).
+        """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
@@ -280,4 +288,6 @@ class Encoder:
             for idx in self._batches(lengths, batch_size or self.config.batch_size):
                 out[idx] = self._forward(enc, idx)
                 bar.update(len(idx))
+                if on_batch is not None:
+                    on_batch(len(idx))
         return out

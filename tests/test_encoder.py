@@ -249,3 +249,11 @@ def test_int8_close_to_fp32_on_real_minilm(minilm_model_dir: Path) -> None:
     assert cos.mean() >= 0.98, cos.mean()
     # the quantised model still ranks: each abstract is its own nearest neighbour
     assert (np.argmax(b @ a.T, axis=1) == np.arange(len(texts))).mean() >= 0.98
+
+
+def test_on_batch_reports_progress_per_batch(enc: Encoder) -> None:
+    texts = synthetic_texts(12, seed=3)
+    calls: list[int] = []
+    out = enc.encode(texts, batch_size=2, on_batch=calls.append)
+    assert sum(calls) == len(texts) and len(calls) >= len(texts) // 2
+    np.testing.assert_allclose(out, enc.encode(texts), atol=1e-5)
