@@ -330,7 +330,7 @@ class Store:
         instead of materialising a large filtered set.
         """
         ids = sorted({int(d) for d in doc_ids})
-        w = where_clause(filters, version, embeddable=True)
+        w = where_clause(filters, version, embeddable=True, correlated=True)
         sql = text(f"SELECT a.doc_id FROM {self._arts} WHERE a.doc_id IN :ids AND {w.sql}")
         sql = sql.bindparams(bindparam("ids", expanding=True))
         out: list[int] = []

@@ -96,12 +96,19 @@ def stored_article(r) -> StoredArticle:
 
 
 def where_clause(
-    filters: Filters | None, version: int, embeddable: bool, table: str = "articles a"
+    filters: Filters | None,
+    version: int,
+    embeddable: bool,
+    table: str = "articles a",
+    correlated: bool = False,
 ) -> Where:
     """Visibility at ``version`` (+ embeddable) and ``filters`` over ``articles a``.
 
     Only doc_id, added_in, removed_in, year, has_abstract and embeddable of ``a`` are read
     (what SQLite's covering index holds); the other filters are ``doc_id IN`` index lookups.
+    ``correlated``: journal/MeSH/pubtype become ``EXISTS`` lookups per row instead, for
+    queries over a few given doc ids (SQLite builds an ``IN`` subquery's whole result first:
+    213 ms vs 0.8 ms for 400 ids with pubtype=Review at 1M articles).
     """
     conds, params = [VISIBLE], {"v": version}
     if embeddable:
@@ -118,24 +125,36 @@ def where_clause(
     if f.year_to is not None:
         conds.append("a.year <= :yt")
         params["yt"] = int(f.year_to)
+
+    def sub(table: str, col: str, param: str) -> str:
+        if correlated:
+            return (
+                f"EXISTS (SELECT 1 FROM {table} s WHERE s.{col} = :{param} AND s.doc_id = a.doc_id)"
+            )
+        return f"a.doc_id IN (SELECT doc_id FROM {table} WHERE {col} = :{param})"
+
     if f.journal:
-        conds.append(
-            "a.doc_id IN (SELECT doc_id FROM articles WHERE journal_lower = :jn "
-            "UNION ALL SELECT doc_id FROM articles WHERE journal_iso_lower = :jn)"
-        )
+        if correlated:
+            conds.append(
+                "EXISTS (SELECT 1 FROM articles s WHERE s.doc_id = a.doc_id "
+                "AND (s.journal_lower = :jn OR s.journal_iso_lower = :jn))"
+            )
+        else:
+            conds.append(
+                "a.doc_id IN (SELECT doc_id FROM articles WHERE journal_lower = :jn "
+                "UNION ALL SELECT doc_id FROM articles WHERE journal_iso_lower = :jn)"
+            )
         params["jn"] = val(f.journal)
     if f.mesh:
         ui = f.mesh.strip().upper()
         if _MESH_UI.fullmatch(ui):
-            conds.append("a.doc_id IN (SELECT doc_id FROM article_mesh WHERE ui = :mesh)")
+            conds.append(sub("article_mesh", "ui", "mesh"))
             params["mesh"] = ui
         else:
-            sub = "SELECT doc_id FROM article_mesh WHERE name_lower = :mesh"
-            conds.append(f"a.doc_id IN ({sub})")
+            conds.append(sub("article_mesh", "name_lower", "mesh"))
             params["mesh"] = val(f.mesh)
     if f.pubtype:
-        sub = "SELECT doc_id FROM article_pubtypes WHERE name_lower = :pt"
-        conds.append(f"a.doc_id IN ({sub})")
+        conds.append(sub("article_pubtypes", "name_lower", "pt"))
         params["pt"] = val(f.pubtype)
     if f.has_abstract is not None:
         conds.append("a.has_abstract = :ha")
