@@ -28,9 +28,12 @@ conversion dominate)."""
 
 EXACT_CHUNK = 65_536
 RERANK_FACTOR = 4
-RERANK_MIN = 100
+RERANK_MIN = 400
 """A lossy index (PQ / SQ codes) fetches max(RERANK_MIN, RERANK_FACTOR * n) candidates and
-re-scores them exactly with the stored vectors."""
+re-scores them exactly with the stored vectors. Measured on the bench's 1M collection
+(IVF4000,PQ48x8, nprobe 250, 40 queries): recall@10 against exact search 0.36 without
+re-scoring, 0.897 / 0.973 / 1.000 re-scoring the top 100 / 200 / 400 (p50 9.7 / 11.1 /
+10.5 ms on the loaded 2-core VM), 800 costs 36 ms."""
 
 
 POSTFILTER_MARGIN = 1.5
