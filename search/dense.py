@@ -205,7 +205,7 @@ def post_filtered_top(
         fetch = min(limit, fetch * 4)
     if len(kept) < n:
         return None
-    if rerank:
-        cand = np.fromiter((d for d, _ in kept), dtype=np.int64, count=len(kept))
+    if rerank:  # the best ``target`` by approximate score, re-scored exactly
+        cand = np.fromiter((d for d, _ in kept[:target]), dtype=np.int64)
         return exact_top(vectors, cand, q, n)
     return kept[:n]
