@@ -46,31 +46,39 @@ def _bases(term: str) -> set[str]:
     return out
 
 
-def _term_pattern(term: str) -> str:
-    """Regex of the word ``term`` up to a plural / -ed / -ing inflection, either way round."""
-    alts = []
-    for b in sorted(_bases(term), key=len, reverse=True):
-        if len(b) < 3:
-            alts.append(re.escape(b))
-            continue
-        alts.append(re.escape(b) + "(?:" + "|".join(_SUFFIXES) + ")?")
-        if b.endswith("y"):
-            alts.append(re.escape(b[:-1]) + "ies")
-    return "|".join(alts)
+def _forms(term: str) -> set[str]:
+    """Lower-case words that count as ``term``: itself up to a plural / -ed / -ing
+    inflection, either way round ("virus" ~ "viruses", "treated" ~ "treating")."""
+    out = set()
+    for b in _bases(term):
+        out.add(b)
+        if len(b) >= 3:
+            out.update(b + suf for suf in _SUFFIXES)
+            if b.endswith("y"):
+                out.add(b[:-1] + "ies")
+    return out
 
 
 @functools.lru_cache(maxsize=1024)
-def _matcher(terms: tuple[str, ...]) -> re.Pattern[str]:
-    groups = "|".join(f"(?P<t{i}>{_term_pattern(t)})" for i, t in enumerate(terms))
-    return re.compile(rf"(?<!\w)(?:{groups})(?!\w)", re.IGNORECASE)
+def _form_table(terms: tuple[str, ...]) -> dict[str, int]:
+    table: dict[str, int] = {}
+    for i, term in enumerate(terms):
+        for form in _forms(term):
+            table.setdefault(form, i)
+    return table
 
 
 def find_matches(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
     """``(start, end, term_index)`` of every word of ``text`` matching a query term."""
     if not terms:
         return []
-    pattern = _matcher(tuple(terms[:MAX_TERMS]))
-    return [(m.start(), m.end(), int(m.lastgroup[1:])) for m in pattern.finditer(text)]
+    table = _form_table(tuple(terms[:MAX_TERMS]))
+    out = []
+    for m in _WORD.finditer(text):
+        i = table.get(m.group().lower())
+        if i is not None:
+            out.append((m.start(), m.end(), i))
+    return out
 
 
 def _best_window(matches: list[tuple[int, int, int]], width: int) -> tuple[int, int]:
