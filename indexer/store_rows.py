@@ -106,7 +106,7 @@ def where_clause(
 
     Only doc_id, added_in, removed_in, year, has_abstract and embeddable of ``a`` are read
     (what SQLite's covering index holds); the other filters are ``doc_id IN`` index lookups.
-    ``correlated``: journal/MeSH/pubtype become ``EXISTS`` lookups per row instead, for
+    ``correlated``: MeSH/pubtype become ``EXISTS`` lookups per row instead, for
     queries over a few given doc ids (SQLite builds an ``IN`` subquery's whole result first:
     213 ms vs 0.8 ms for 400 ids with pubtype=Review at 1M articles).
     """
@@ -133,17 +133,11 @@ def where_clause(
             )
         return f"a.doc_id IN (SELECT doc_id FROM {table} WHERE {col} = :{param})"
 
-    if f.journal:
-        if correlated:
-            conds.append(
-                "EXISTS (SELECT 1 FROM articles s WHERE s.doc_id = a.doc_id "
-                "AND (s.journal_lower = :jn OR s.journal_iso_lower = :jn))"
-            )
-        else:
-            conds.append(
-                "a.doc_id IN (SELECT doc_id FROM articles WHERE journal_lower = :jn "
-                "UNION ALL SELECT doc_id FROM articles WHERE journal_iso_lower = :jn)"
-            )
+    if f.journal:  # index lookups either way (a correlated form would read the wide row)
+        conds.append(
+            "a.doc_id IN (SELECT doc_id FROM articles WHERE journal_lower = :jn "
+            "UNION ALL SELECT doc_id FROM articles WHERE journal_iso_lower = :jn)"
+        )
         params["jn"] = val(f.journal)
     if f.mesh:
         ui = f.mesh.strip().upper()
