@@ -61,7 +61,12 @@ class SearchResponse:
     ``total`` is the size of the matching set when it is known: the number of full-text
     matches (lexical *and* hybrid: hybrid's dense side ranks every article, so its own
     "total" would be the whole collection), the filtered set's size (filtered dense), or
-    the number of embedded articles (unfiltered dense / similar).
+    the number of embedded articles (unfiltered dense / similar; minus the article itself).
+    Full-text matches are those of the terms the store evaluates: it drops the most common
+    query terms when rarer ones suffice and counts at most a window of very frequent ones
+    (see :mod:`indexer.fulltext`), so a lexical total is exact within those bounds.
+    ``model`` is the query encoder's name ("bm25" for lexical). ``version``: the index
+    version that answered; ``filters``: the active filters (``Filters.as_dict()``).
     """
 
     query: str
