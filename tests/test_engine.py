@@ -683,3 +683,32 @@ def test_every_index_type_filters_and_fills_pages(typed_index, rows, dense_path)
         a = [x.pmid for x in eng.search("stroke", k=6, mode="dense").hits]
         b = [x.pmid for x in eng.search("stroke", k=6, mode="dense", page=2).hits]
         assert len(a) == len(b) == 6 and not set(a) & set(b)
+
+
+def test_asymmetric_pair_embeds_queries_with_the_query_model(
+    tiny_corpus, tiny_model_dir, tiny_model_dir_b, tmp_path, rows
+) -> None:
+    from indexer.build import build
+    from indexer.encoder import Encoder, EncoderConfig
+    from indexer.settings import BuildSettings
+
+    path, _ = tiny_corpus
+    settings = BuildSettings(
+        model=str(tiny_model_dir),
+        query_model=str(tiny_model_dir_b),
+        query_max_length=32,
+        max_length=128,
+        show_progress=False,
+    )
+    build(tmp_path / "index", [path], settings)
+    with SearchEngine.open(tmp_path / "index") as eng:
+        info = eng.state.manifest.encoder
+        assert eng.state.embedder.encoder.fingerprint == info.query_fingerprint
+        assert eng.state.model == str(tiny_model_dir_b)
+        b = Encoder.load(EncoderConfig(model=str(tiny_model_dir_b), max_length=32))
+        q = b.encode(["troponin stent"])[0]
+        assert np.allclose(eng.embed_query("troponin stent"), q, atol=1e-5)
+        r = eng.search("troponin stent", k=8, mode="dense")
+        assert_exact_top(r.hits, brute_force(eng, q, list(rows)), 8)
+    with pytest.raises(ModelMismatchError, match="query model"):
+        SearchEngine.open(tmp_path / "index", query_model=str(tiny_model_dir))
