@@ -15,8 +15,10 @@ from web.params import (
     DEFAULT_K,
     FORMATS,
     MAX_DEPTH,
+    MAX_EF_SEARCH,
     MAX_FILTER_CHARS,
     MAX_K,
+    MAX_NPROBE,
     MAX_PAGE,
     MAX_QUERY_CHARS,
     MODES,
@@ -95,6 +97,21 @@ PAGE_PARAMS = [
         "has_abstract",
         {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
         "Only articles with (true) or without (false) an abstract.",
+    ),
+    _param(
+        "nprobe",
+        {"type": "integer", "minimum": 1, "maximum": MAX_NPROBE},
+        "IVF indexes: inverted lists probed for this request (more: better recall, slower; "
+        "values above the index's nlist probe every list). Default: the index's own "
+        "(/api/health index_type names the index). Accepted and without effect on other "
+        "index types (flat, HNSW) and in lexical mode; with filters the index may probe more.",
+    ),
+    _param(
+        "ef_search",
+        {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
+        "HNSW indexes: search breadth (efSearch) for this request (more: better recall, "
+        "slower; never below k). Default: the index's own. Accepted and without effect on "
+        "other index types (flat, IVF) and in lexical mode; with filters the index may widen it.",
     ),
 ]
 SEARCH_PARAMS = [

@@ -25,11 +25,18 @@ MAX_DEPTH = 10_000
 MAX_QUERY_CHARS = 1000
 MAX_FILTER_CHARS = 200
 YEAR_MIN, YEAR_MAX = 1, 9999
+MAX_NPROBE = 65_536
+"""Upper bound of ``nprobe`` (the most IVF lists an index built here has); the index itself
+caps it at its ``nlist`` (every list probed: an exhaustive IVF search)."""
+MAX_EF_SEARCH = 4096
+"""Upper bound of ``ef_search``: the cap a filtered HNSW search grows its breadth to."""
 FILTER_TEXT = ("journal", "mesh", "pubtype")
 PAGE_PARAMS = ("k", "page", "format")
 FILTER_PARAMS = ("year_from", "year_to", *FILTER_TEXT, "has_abstract")
-SEARCH_PARAMS = ("q", "mode", "rerank", *PAGE_PARAMS, *FILTER_PARAMS)
-SIMILAR_PARAMS = (*PAGE_PARAMS, *FILTER_PARAMS)
+KNOB_PARAMS = ("nprobe", "ef_search")
+"""Per-query FAISS knobs: IVF lists probed, HNSW search breadth (no effect on other types)."""
+SEARCH_PARAMS = ("q", "mode", "rerank", *PAGE_PARAMS, *FILTER_PARAMS, *KNOB_PARAMS)
+SIMILAR_PARAMS = (*PAGE_PARAMS, *FILTER_PARAMS, *KNOB_PARAMS)
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _INT = re.compile(r"[+-]?[0-9]{1,12}")
@@ -56,6 +63,8 @@ class SearchParams:
     format: str = "json"
     filters: Filters = field(default_factory=Filters)
     rerank: bool = False  # re-score the top candidates with the server's cross-encoder
+    nprobe: int | None = None  # IVF lists to probe (None: the index's own setting)
+    ef_search: int | None = None  # HNSW search breadth (None: the index's own setting)
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
         """The non-default parameters as URL query arguments (for pagination and exports)."""
@@ -74,6 +83,8 @@ class SearchParams:
             "mesh": f.mesh,
             "pubtype": f.pubtype,
             "has_abstract": has_abstract,
+            "nprobe": self.nprobe,
+            "ef_search": self.ef_search,
         }
         args.update(changes)
         return {k: v for k, v in args.items() if v is not None}
@@ -162,7 +173,9 @@ def parse_params(
     ``source`` is a query-string MultiDict (first value of each key) or a decoded JSON
     object; with ``strict`` (JSON bodies) an unknown key is an error, not ignored.
     ``can_rerank``: the server has a cross-encoder, so a search may ask for ``rerank``
-    (default off); without one, ``rerank=true`` is an error.
+    (default off); without one, ``rerank=true`` is an error. ``nprobe`` / ``ef_search``
+    (optional integers, 1..MAX_NPROBE / 1..MAX_EF_SEARCH) are handed to the engine as they
+    are; they only change anything on IVF / HNSW indexes.
     """
     allowed = SEARCH_PARAMS if need_query else SIMILAR_PARAMS
     if strict:
@@ -189,7 +202,19 @@ def parse_params(
         raise ParamError("page", f"page * k must be at most {MAX_DEPTH} (got {page} * {k})")
     fmt = parse_choice(source.get("format"), "format", FORMATS, "json")
     filters = parse_filters(source)
-    return SearchParams(q=q, mode=mode, k=k, page=page, format=fmt, filters=filters, rerank=rerank)
+    nprobe = parse_int(source.get("nprobe"), "nprobe", 1, MAX_NPROBE, None)
+    ef_search = parse_int(source.get("ef_search"), "ef_search", 1, MAX_EF_SEARCH, None)
+    return SearchParams(
+        q=q,
+        mode=mode,
+        k=k,
+        page=page,
+        format=fmt,
+        filters=filters,
+        rerank=rerank,
+        nprobe=nprobe,
+        ef_search=ef_search,
+    )
 
 
 def parse_pmid(text: str) -> int | None:

@@ -84,13 +84,22 @@ def search_page(engine: SearchEngine, params: SearchParams) -> dict[str, Any]:
         filters=params.filters,
         page=params.page,
         rerank=params.rerank,
+        nprobe=params.nprobe,
+        ef_search=params.ef_search,
     )
     return page_dict(response, params)
 
 
 def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[str, Any]:
     """One page of the articles most similar to ``pmid`` (``NotFound`` if unknown)."""
-    response = engine.similar(pmid, k=params.k, filters=params.filters, page=params.page)
+    response = engine.similar(
+        pmid,
+        k=params.k,
+        filters=params.filters,
+        page=params.page,
+        nprobe=params.nprobe,
+        ef_search=params.ef_search,
+    )
     out = page_dict(response, params)
     out["pmid"] = int(pmid)
     return out

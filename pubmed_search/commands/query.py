@@ -108,6 +108,21 @@ def _print_text(response) -> None:
     show_default=True,
     help="Candidates the cross-encoder re-scores.",
 )
+@click.option(
+    "--nprobe",
+    type=click.IntRange(1, 65_536),
+    default=None,
+    help="IVF indexes: inverted lists to probe (default: the index's own; above nlist "
+    "probes every list). No effect on flat or HNSW indexes.",
+)
+@click.option(
+    "--ef-search",
+    "ef_search",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="HNSW indexes: search breadth, efSearch (default: the index's own). "
+    "No effect on flat or IVF indexes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 @click.argument("text")
 def command(
@@ -127,6 +142,8 @@ def command(
     text: str,
     rerank_model: str | None = None,
     rerank_top_n: int = 50,
+    nprobe: int | None = None,
+    ef_search: int | None = None,
 ) -> None:
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
     journal, title, snippet)."""
@@ -170,7 +187,14 @@ def command(
         raise click.ClickException(str(e)) from e
     try:
         response = engine.search(
-            text, k=k, mode=mode, filters=filters, page=page, rerank=bool(rerank_model)
+            text,
+            k=k,
+            mode=mode,
+            filters=filters,
+            page=page,
+            rerank=bool(rerank_model),
+            nprobe=nprobe,
+            ef_search=ef_search,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from e
