@@ -14,6 +14,7 @@ from lxml import etree
 
 from indexer.records import Article, Deletion, MeshTerm, Record, Section
 from indexer.source_base import READ_ERRORS, SourceError, SourceStats, io_error, log, parse_pmid
+from indexer.xml_prefilter import PrefilteredXML
 
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _XML_TAGS = ("PubmedArticle", "DeleteCitation", "PubmedBookArticle")
@@ -26,7 +27,7 @@ def iter_xml(path: Path, opener: Callable[[], IO[bytes]], stats: SourceStats) ->
     name = str(path)
     etree.clear_error_log()  # the log is per thread: keep only this file's errors in it
     try:
-        with opener() as fh:
+        with PrefilteredXML(opener()) as fh:
             events = etree.iterparse(
                 fh,
                 events=("end",),
