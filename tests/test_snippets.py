@@ -112,3 +112,42 @@ def test_snippet_invariants(text_words, query_words, width) -> None:
         assert any(frag[:3] == t[:3] for t in terms)
     if len(text) <= width:
         assert s.text == text
+
+
+WORDS = st.sampled_from(
+    ["Virus", "viruses", "VIRUSED", "therapy", "Therapies", "treated", "treating", "ſtem",
+     "stem", "Straße", "STRASSE", "\u212aelvin", "kelvin", "İnsulin", "insulin", "β-cell",
+     "cell_s", "cells", "x", "19", "covid-19", "ünïcode", "ÜNÏCODE"]
+)  # fmt: skip
+
+
+def per_word_matches(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
+    """The definition: every maximal \\w+ run whose lower-case form is a form of a term."""
+    import re
+
+    from search.snippets import MAX_TERMS, _forms
+
+    table: dict[str, int] = {}
+    for i, term in enumerate(terms[:MAX_TERMS]):
+        for form in _forms(term):
+            table.setdefault(form, i)
+    out = []
+    for m in re.finditer(r"\w+", text):
+        i = table.get(m.group().lower())
+        if i is not None:
+            out.append((m.start(), m.end(), i))
+    return out
+
+
+@given(
+    st.lists(WORDS, max_size=30),
+    st.lists(st.sampled_from([" ", ", ", "-", "_", "(", ". ", "\u00a0"]), min_size=30),
+    st.lists(WORDS, min_size=1, max_size=5),
+)
+@settings(max_examples=300, deadline=None)
+def test_find_matches_equals_the_per_word_definition(words, seps, query_words) -> None:
+    from search.snippets import find_matches
+
+    text = "".join(w + s for w, s in zip(words, seps, strict=False))
+    terms = query_terms(" ".join(query_words))
+    assert find_matches(text, terms) == per_word_matches(text, terms)
