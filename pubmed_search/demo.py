@@ -17,20 +17,28 @@ import re
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import click
 
 from indexer.encoder import DEFAULT_MODEL
 
 DEFAULT_LIMIT = 2000
-HUB_HOST = "huggingface.co"
+
+
+def _hub_address() -> tuple[str, int]:
+    """(host, port) of the hub the transformers loader would use (HF_ENDPOINT, e.g. a mirror)."""
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return False
     try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+        with socket.create_connection(_hub_address(), timeout=timeout):
             return True
     except OSError:
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,25 @@ def test_offline_demo_falls_back_to_the_packaged_minilm(monkeypatch, tmp_path: P
     assert (Path(chosen) / "config.json").exists()
     assert "cannot be obtained" in capsys.readouterr().out
     assert demo.choose_model("/my/model", tmp_path) == "/my/model"
+
+
+def test_hub_probe_follows_hf_endpoint_and_hf_hub_offline(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        up, down = listening.getsockname()[1], closed.getsockname()[1]
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{up}")
+        assert demo._hub_address() == ("127.0.0.1", up)
+        assert demo._hub_reachable(timeout=2)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        assert not demo._hub_reachable(timeout=2)  # offline: no probe at all
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{down}")
+        assert not demo._hub_reachable(timeout=2)
 
 
 @pytest.mark.slow
