@@ -1,4 +1,4 @@
-"""FAISS index (doc ids + vectors, inner product) and the fp16 side store ``vectors.f16``.
+"""FAISS index over doc ids (inner product): create, train, add, remove, merge, save, search.
 
 Ids are our int64 doc ids. Flat and HNSW indexes are wrapped in ``IndexIDMap2`` (which maps
 ids and can reconstruct a vector by id); IVF indexes take ids directly (``add_with_ids``) and
@@ -11,13 +11,15 @@ the subset: small subsets (<= EXACT_SUBSET_MAX) of an IDMap2 index (Flat, HNSW) 
 exactly from reconstructed vectors; otherwise an ``IDSelectorBatch`` goes in the search
 parameters, and for IVF/HNSW nprobe/efSearch grow with the inverse selectivity (capped) so
 that about as many subset members are visited as an unfiltered search would visit.
+
+Index types and their default parameters are chosen in ``indexer.index_types``; the fp16
+side store ``vectors.f16`` is ``indexer.vector_file.VectorFile``. Both are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -25,160 +27,53 @@ import faiss
 import numpy as np
 
 from indexer.encoder import physical_cores
+from indexer.index_types import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    N_FLAT,
+    NPROBE_LOSSY,
+    PQ_M_AUTO,
+    RESCORE_DEPTH,
+    TRAIN_MAX,
+    TRAIN_MIN,
+    _nlist,
+    construct,
+    describe,
+    extract_ivf,
+    is_lossy,
+    resolve_factory,
+    sq_name,
+    train_sample_size,
+)
+from indexer.vector_file import VectorFile
 
-# "auto" picks an exact flat index below N_FLAT vectors. Measured on the 2-core dev VM
-# (AMD EPYC, shared, load ~4), dim 768, one query, k=10, IDMap2,Flat, median of 20:
-# 10k -> 3.7 ms, 25k -> 8.8 ms, 50k -> 25 ms, 100k -> 30 ms: ~10 ms is reached near 30k.
-N_FLAT = 30_000
-N_IVFPQ = 1_000_000  # above this, IVF-PQ (4 GB+ of fp32 vectors otherwise); re-score upstream
-# IVF-PQ chosen by "auto" for large collections (bench/scale.py): 96-byte codes (8 dims per
-# sub-quantizer), nprobe NPROBE_LOSSY, and the top RESCORE_DEPTH candidates re-scored exactly
-# from vectors.f16 (memory-mapped) by the search side: ~105 bytes/article in RAM incl. ids.
-PQ_M_AUTO = 96
-NPROBE_LOSSY = 64
-RESCORE_DEPTH = 200
-TRAIN_PER_LIST = 40  # training sample: ~40 points per IVF list (FAISS wants >= 39) ...
-TRAIN_MIN, TRAIN_MAX = 100_000, 1_000_000  # ... within these bounds
+__all__ = [
+    "EXACT_SUBSET_MAX",
+    "HNSW_EF_CONSTRUCTION",
+    "HNSW_EF_FILTERED_MAX",
+    "HNSW_EF_SEARCH",
+    "NPROBE_LOSSY",
+    "N_FLAT",
+    "PQ_M_AUTO",
+    "RESCORE_DEPTH",
+    "SEED",
+    "TRAIN_MAX",
+    "TRAIN_MAX_PER_LIST",
+    "TRAIN_MIN",
+    "VectorFile",
+    "VectorIndex",
+    "_nlist",
+    "is_lossy",
+    "resolve_factory",
+    "train_sample_size",
+]
+
 EXACT_SUBSET_MAX = N_FLAT  # subsets this small are scored exactly by reconstructing vectors
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
 HNSW_EF_FILTERED_MAX = 4096  # cap of the efSearch a filtered HNSW search grows to
 TRAIN_MAX_PER_LIST = 256
 SEED = 1234
 
 faiss.omp_set_num_threads(physical_cores())
-
-
-def _nlist(n: int) -> int:
-    """~4*sqrt(n) lists, but at least 39 training points per list, within [1, 65536]."""
-    return int(min(max(1, round(4 * math.sqrt(max(n, 1)))), max(1, n // 39), 65536))
-
-
-def _pq_m(dim: int) -> int:
-    """Sub-quantizers: ~16 dims each (48 bytes a vector at dim 768), dividing dim."""
-    m = max(1, dim // 16)
-    while dim % m:
-        m -= 1
-    return m
-
-
-def _divisor_near(dim: int, m: int) -> int:
-    """The largest divisor of ``dim`` that is <= ``m`` (at least 1)."""
-    m = max(1, min(m, dim))
-    while dim % m:
-        m -= 1
-    return m
-
-
-def _nbits(n: int) -> int:
-    return 8 if n >= 256 * 39 else 6 if n >= 64 * 39 else 4
-
-
-def train_sample_size(n: int, factory: str) -> int:
-    """How many of ``n`` vectors to train ``factory`` on (IVF: ~TRAIN_PER_LIST per list)."""
-    m = re.search(r"IVF(\d+)", factory)
-    want = TRAIN_PER_LIST * int(m.group(1)) if m else TRAIN_MIN
-    return int(min(n, max(TRAIN_MIN, min(want, TRAIN_MAX))))
-
-
-def _construct(dim: int, factory: str) -> faiss.Index:
-    try:
-        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    except Exception as e:  # faiss raises RuntimeError with a C++ trace
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"invalid FAISS index type or factory string {factory!r}: {msg}") from e
-
-
-def _ivf(index: faiss.Index) -> Any | None:
-    try:
-        return faiss.extract_index_ivf(index)
-    except Exception:
-        return None
-
-
-_NAMED = re.compile(r"^(ivfpq|opq)(\d*)$")
-
-
-def resolve_factory(index_type: str, n: int, dim: int) -> str:
-    """A FAISS factory string for ``index_type``.
-
-    Named types: ``auto`` | ``flat`` | ``hnsw`` | ``ivf`` (IVF-Flat) | ``ivfpq`` (dim/16-byte
-    codes) | ``ivfpqM`` (M-byte codes, e.g. ``ivfpq96``) | ``opq``/``opqM`` (OPQ rotation +
-    IVF-PQ, M bytes, default 96) | ``sq8`` / ``sqfp16`` (IVF with scalar-quantised vectors,
-    1 or 2 bytes a dimension); anything else is a raw FAISS factory string. ``auto``: exact
-    flat below N_FLAT vectors, IVF-Flat below N_IVFPQ, else IVF-PQ with PQ_M_AUTO-byte codes
-    (lossy types are re-scored from vectors.f16 by the search side).
-    """
-    t = index_type.strip()
-    kind = t.lower()
-    if kind == "auto":
-        kind = "flat" if n < N_FLAT else ("ivf" if n < N_IVFPQ else f"ivfpq{PQ_M_AUTO}")
-    if kind == "flat":
-        return "IDMap2,Flat"
-    if kind == "hnsw":
-        return f"IDMap2,HNSW{HNSW_M}"
-    if kind == "ivf":
-        return f"IVF{_nlist(n)},Flat"
-    if kind in ("sq8", "sqfp16"):
-        return f"IVF{_nlist(n)},{'SQ8' if kind == 'sq8' else 'SQfp16'}"
-    named = _NAMED.match(kind)
-    if named:
-        family, digits = named.groups()
-        if digits:
-            m = _divisor_near(dim, int(digits))
-        else:
-            m = _pq_m(dim) if family == "ivfpq" else _divisor_near(dim, PQ_M_AUTO)
-        pq = f"IVF{_nlist(n)},PQ{m}x{_nbits(n)}"
-        return f"OPQ{m},{pq}" if family == "opq" else pq
-    index = _construct(dim, t)
-    if _ivf(index) is None and not isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)):
-        return f"IDMap2,{t}"  # so that it takes our doc ids
-    return t
-
-
-_SQ_NAMES = {
-    "QT_8bit": "SQ8",
-    "QT_4bit": "SQ4",
-    "QT_6bit": "SQ6",
-    "QT_fp16": "SQfp16",
-    "QT_bf16": "SQbf16",
-    "QT_8bit_uniform": "SQ8_uniform",
-    "QT_4bit_uniform": "SQ4_uniform",
-}
-
-
-def _sq_name(qtype: int) -> str:
-    for attr, name in _SQ_NAMES.items():
-        if getattr(faiss.ScalarQuantizer, attr, None) == qtype:
-            return name
-    return f"SQ?{qtype}"
-
-
-def _describe(index: faiss.Index) -> str:
-    """Best-effort factory string of a loaded index."""
-    index = faiss.downcast_index(index)
-    if isinstance(index, faiss.IndexIDMap2):
-        return "IDMap2," + _describe(index.index)
-    if isinstance(index, faiss.IndexPreTransform):
-        inner = faiss.downcast_index(index.index)
-        m = inner.pq.M if isinstance(inner, faiss.IndexIVFPQ) else index.d
-        return f"OPQ{m},{_describe(inner)}"
-    if isinstance(index, faiss.IndexHNSWFlat):
-        return f"HNSW{index.hnsw.nb_neighbors(1)}"
-    if isinstance(index, faiss.IndexFlat):
-        return "Flat"
-    if isinstance(index, faiss.IndexIVFPQ):
-        return f"IVF{index.nlist},PQ{index.pq.M}x{index.pq.nbits}"
-    if isinstance(index, faiss.IndexIVFScalarQuantizer):
-        return f"IVF{index.nlist},{_sq_name(index.sq.qtype)}"
-    if isinstance(index, faiss.IndexIVFFlat):
-        return f"IVF{index.nlist},Flat"
-    return type(index).__name__
-
-
-def is_lossy(factory: str) -> bool:
-    """True for index types whose scores approximate the inner product (PQ / SQ codes)."""
-    f = factory.upper()
-    return "PQ" in f or "SQ" in f or "LSH" in f
 
 
 class VectorIndex:
@@ -189,7 +84,7 @@ class VectorIndex:
         self.factory = factory
         self.dim = int(index.d)
         self.read_only = read_only
-        ivf = _ivf(index)
+        ivf = extract_ivf(index)
         self._ivf = faiss.downcast_index(ivf) if ivf is not None else None
         inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
         self._hnsw = inner if isinstance(inner, faiss.IndexHNSW) else None
@@ -213,8 +108,10 @@ class VectorIndex:
 
     @classmethod
     def create(cls, dim: int, factory: str) -> VectorIndex:
-        index = _construct(dim, factory)  # already the concrete class; owns the C++ object
-        if _ivf(index) is None and not isinstance(index, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        index = construct(dim, factory)  # already the concrete class; owns the C++ object
+        if extract_ivf(index) is None and not isinstance(
+            index, (faiss.IndexIDMap, faiss.IndexIDMap2)
+        ):
             raise ValueError(f"{factory!r} cannot hold doc ids: use resolve_factory() first")
         self = cls(index, factory)
         if self._hnsw is not None:
@@ -241,7 +138,7 @@ class VectorIndex:
         read_only = index is not None
         if index is None:
             index = faiss.read_index(str(path))
-        return cls(index, _describe(index), read_only=read_only)
+        return cls(index, describe(index), read_only=read_only)
 
     # properties -------------------------------------------------------------
     @property
@@ -263,7 +160,7 @@ class VectorIndex:
             if self._pretransform:
                 p["opq"] = True
             if isinstance(inner, faiss.IndexIVFScalarQuantizer):
-                p["sq"] = _sq_name(inner.sq.qtype)
+                p["sq"] = sq_name(inner.sq.qtype)
         if self._hnsw is not None:
             h = self._hnsw.hnsw
             p.update(M=int(h.nb_neighbors(1)), efSearch=int(h.efSearch))
@@ -430,86 +327,3 @@ class VectorIndex:
         scores[:, :kk] = np.take_along_axis(sims, top, axis=1)
         ids[:, :kk] = subset[top]
         return scores, ids
-
-
-class VectorFile:
-    """Append-only fp16 vectors on disk, row r = doc id r; rows never written read as zeros.
-
-    One writer grows the file as needed (sparse holes); readers (``readonly=True``) see rows
-    written before they read and re-map when the file has grown.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        dim: int,
-        dtype: Any = np.float16,
-        readonly: bool = False,
-    ) -> None:
-        self.path = Path(path)
-        self.dim = int(dim)
-        self.dtype = np.dtype(dtype)
-        self.readonly = readonly
-        self._row_bytes = self.dim * self.dtype.itemsize
-        if not readonly and not self.path.exists():
-            self.path.touch()
-        self._mm: np.memmap | None = None
-        self._map()
-
-    @property
-    def rows(self) -> int:
-        return 0 if self._mm is None else len(self._mm)
-
-    def _map(self) -> None:
-        rows = os.path.getsize(self.path) // self._row_bytes
-        self._mm = None
-        if rows:
-            mode = "r" if self.readonly else "r+"
-            self._mm = np.memmap(self.path, self.dtype, mode, shape=(rows, self.dim))
-
-    def write(self, ids: np.ndarray, x: np.ndarray) -> None:
-        if self.readonly:
-            raise RuntimeError(f"{self.path} was opened read-only")
-        ids = np.asarray(ids, dtype=np.int64)
-        x = np.asarray(x)
-        if x.shape != (len(ids), self.dim):
-            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dim}), got {x.shape}")
-        if not len(ids):
-            return
-        if ids.min() < 0:
-            raise ValueError("doc ids must be >= 0")
-        need = int(ids.max()) + 1
-        if need > self.rows:
-            if self._mm is not None:
-                self._mm.flush()
-            os.truncate(self.path, need * self._row_bytes)
-            self._map()
-        assert self._mm is not None
-        self._mm[ids] = x.astype(self.dtype)
-
-    def read(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64)
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        if not len(ids):
-            return out
-        if ids.min() < 0:
-            raise ValueError("doc ids must be >= 0")
-        if int(ids.max()) >= self.rows:
-            self._map()  # the writer may have grown the file since we mapped it
-        if self._mm is not None:
-            ok = ids < self.rows
-            out[ok] = self._mm[ids[ok]]
-        return out
-
-    def flush(self) -> None:
-        """Make written rows durable (msync + fsync)."""
-        if self._mm is not None:
-            self._mm.flush()
-        if not self.readonly:
-            with open(self.path, "rb+") as f:
-                os.fsync(f.fileno())
-
-    def close(self) -> None:
-        if self._mm is not None and not self.readonly:
-            self._mm.flush()
-        self._mm = None
