@@ -12,19 +12,21 @@ Every step can be killed and re-run:
    the new vectors added; it is written into ``versions/vS/`` beside the published version,
    and the vectors are appended to ``vectors.f16``.
 4. *Publish*: the manifest of S is written, then ``CURRENT`` is replaced atomically.
+
+The checkpoints of steps 1 and 2 (``.build/state.json``, ``.build/chunks/``) are kept by
+``indexer.checkpoint``; this module orchestrates the steps.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,12 +34,22 @@ from typing import Any
 import numpy as np
 import sqlalchemy.exc
 
+from indexer.checkpoint import (
+    BuildState,
+    encode_chunks,
+    ingest,
+    load_chunks,
+    open_state,
+    pause_hook,
+)
 from indexer.encoder import Encoder
-from indexer.manifest import EncoderInfo, IndexDir, Manifest, atomic_write_bytes
+from indexer.index_types import resolve_factory, train_sample_size
+from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.settings import BuildSettings
-from indexer.sources import SourceStats, iter_records
-from indexer.store import ApplyResult, Store
-from indexer.vectors import VectorFile, VectorIndex, resolve_factory, train_sample_size
+from indexer.sources import iter_records
+from indexer.store import Store
+from indexer.vector_file import VectorFile
+from indexer.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -71,35 +83,6 @@ class BuildSummary:
         )
 
 
-@dataclass
-class BuildState:
-    """What a build in progress has finished; lives in ``.build/state.json``."""
-
-    staging: int
-    fingerprint: str
-    files_done: dict[str, int] = field(default_factory=dict)  # file key -> records applied
-    files_complete: list[str] = field(default_factory=list)
-    applied: dict[str, int] = field(default_factory=dict)
-    skipped: int = 0
-
-    def save(self, path: Path) -> None:
-        atomic_write_bytes(path, json.dumps(asdict(self)).encode())
-
-    @classmethod
-    def load(cls, path: Path) -> BuildState | None:
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (FileNotFoundError, json.JSONDecodeError, TypeError):
-            return None
-
-
-def _pause_hook(phase: str) -> None:
-    """Test hook: PUBMED_SEARCH_BUILD_PAUSE=<phase> stops here so a test can kill the build."""
-    if os.environ.get("PUBMED_SEARCH_BUILD_PAUSE") == phase:
-        print(f"PAUSED {phase}", flush=True)
-        time.sleep(3600)
-
-
 @contextmanager
 def _build_lock(path: Path) -> Iterator[None]:
     with open(path, "a+") as f:
@@ -111,22 +94,6 @@ def _build_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _file_key(path: Path) -> str:
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-
-
-def _batches(records: Iterator, size: int) -> Iterator[list]:
-    batch: list = []
-    for r in records:
-        batch.append(r)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _check_compatible(prev: Manifest, info: EncoderInfo, store_url: str) -> None:
@@ -152,92 +119,6 @@ def _check_compatible(prev: Manifest, info: EncoderInfo, store_url: str) -> None
             f"this index keeps its metadata in {prev.store_url or 'its own SQLite store'}; "
             f"the build asked for {store_url or 'the SQLite store'}: pass the same --db"
         )
-
-
-def _ingest(
-    store: Store,
-    inputs: Sequence[Path],
-    state: BuildState,
-    state_path: Path,
-    batch_size: int,
-    reader: Callable[[Path, SourceStats], Iterator] = iter_records,
-) -> SourceStats:
-    total = SourceStats()
-    for path in inputs:
-        key = _file_key(path)
-        if key in state.files_complete:
-            continue
-        done = state.files_done.get(key, 0)
-        log.info("ingesting %s (resuming after %d records)", path, done)
-        stats = SourceStats()
-        records = reader(path, stats)
-        seen = 0
-        for batch in _batches(records, batch_size):
-            seen += len(batch)
-            if seen <= done:
-                continue
-            if seen - len(batch) < done:  # part of this batch was applied before the kill
-                batch = batch[done - (seen - len(batch)) :]
-            result: ApplyResult = store.apply(batch, state.staging)
-            for k, v in asdict(result).items():
-                state.applied[k] = state.applied.get(k, 0) + v
-            state.files_done[key] = seen
-            state.save(state_path)
-            _pause_hook("ingest")
-        state.files_complete.append(key)
-        state.skipped += stats.skipped
-        state.save(state_path)
-        total.skipped += stats.skipped
-    return total
-
-
-def _chunk_files(chunks_dir: Path) -> list[Path]:
-    return sorted(chunks_dir.glob("chunk-*.npz"))
-
-
-def _encode(store: Store, encoder: Encoder, staging: int, chunks_dir: Path, settings) -> int:
-    chunks_dir.mkdir(parents=True, exist_ok=True)
-    existing = _chunk_files(chunks_dir)
-    after = int(np.load(existing[-1])["ids"][-1]) if existing else 0
-    todo = store.count_to_embed(staging, after)
-    done_before = sum(len(np.load(p)["ids"]) for p in existing)
-    bar = None
-    if settings.show_progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=todo, unit="doc", desc="embedding", dynamic_ncols=True)
-    embedded = 0
-    try:
-        while True:
-            rows = store.to_embed(staging, after, settings.chunk_size)
-            if not rows:
-                break
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = encoder.encode([r[1] for r in rows], on_batch=bar.update if bar else None)
-            name = f"chunk-{int(ids[0]):012d}-{int(ids[-1]):012d}.npz"
-            tmp = chunks_dir / f".{name}.tmp.npz"
-            np.savez(tmp, ids=ids, vectors=vecs.astype(np.float32))
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, chunks_dir / name)
-            after = int(ids[-1])
-            embedded += len(ids)
-            _pause_hook("encode")
-    finally:
-        if bar is not None:
-            bar.close()
-    return embedded + done_before
-
-
-def _load_chunks(chunks_dir: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    files = _chunk_files(chunks_dir)
-    if not files:
-        return np.empty(0, dtype=np.int64), np.empty((0, dim), dtype=np.float32)
-    parts = [np.load(p) for p in files]
-    return (
-        np.concatenate([p["ids"] for p in parts]),
-        np.concatenate([p["vectors"] for p in parts]),
-    )
 
 
 def _make_index(
@@ -346,25 +227,17 @@ def _build_locked(
     if prev is not None:
         _check_compatible(prev, info, store_url or None)
     staging = (published or 0) + 1
-    state_path = idx.build_dir / "state.json"
     fingerprint = f"{staging}|{info.fingerprint}|{settings.index_type}|{store_url}"
-    state = BuildState.load(state_path)
-    if state is None or state.fingerprint != fingerprint:
-        if idx.build_dir.exists():
-            log.warning("discarding an unfinished build of other settings in %s", idx.build_dir)
-            shutil.rmtree(idx.build_dir)
-        idx.build_dir.mkdir(parents=True)
-        state = BuildState(staging=staging, fingerprint=fingerprint)
-        state.save(state_path)
+    state, state_path = open_state(idx.build_dir, staging, fingerprint)
     store = Store(store_url or idx.default_store_url())
     try:
         reader = runner.iter_records if runner is not None else iter_records
-        _ingest(store, paths, state, state_path, settings.ingest_batch, reader)
+        ingest(store, paths, state, state_path, settings.ingest_batch, reader)
         chunks_dir = idx.build_dir / "chunks"
-        encode = runner.encode if runner is not None else _encode
+        encode = runner.encode if runner is not None else encode_chunks
         embedded = encode(store, encoder, staging, chunks_dir, settings)
         removed = store.removed_doc_ids(staging)
-        ids, x = _load_chunks(chunks_dir, encoder.dim)
+        ids, x = load_chunks(chunks_dir, encoder.dim)
         if ids.size:  # a later file in this build may have replaced an encoded row
             keep = np.isin(ids, store.visible_embedded_ids(staging))
             ids, x = ids[keep], x[keep]
@@ -373,7 +246,7 @@ def _build_locked(
         if prev is not None and not changed:
             shutil.rmtree(idx.build_dir, ignore_errors=True)
             return _summary(prev.version, False, state, 0, store, started, prev)
-        _pause_hook("faiss")
+        pause_hook("faiss")
         index = _make_index(idx, prev, settings, encoder.dim, x)
         if removed.size:
             index.remove(removed)
@@ -400,7 +273,7 @@ def _build_locked(
             inputs=[str(p) for p in paths],
         )
         idx.write_manifest(manifest)
-        _pause_hook("publish")
+        pause_hook("publish")
         idx.publish(staging)
         shutil.rmtree(idx.build_dir, ignore_errors=True)
         for_gone = idx.remove_old_versions(keep=settings.keep_versions)

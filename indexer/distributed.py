@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from indexer.build import BuildError, BuildSummary, _chunk_files, build
+from indexer.build import BuildError, BuildSummary, build
+from indexer.checkpoint import chunks_progress, write_chunk
 from indexer.encoder import Encoder, EncoderConfig
 from indexer.settings import BuildSettings
 from indexer.sources import SourceStats, iter_records
@@ -167,9 +168,7 @@ class RayRunner:
 
     def encode(self, store, encoder: Encoder, staging: int, chunks_dir: Path, settings) -> int:
         chunks_dir.mkdir(parents=True, exist_ok=True)
-        existing = _chunk_files(chunks_dir)
-        after = int(np.load(existing[-1])["ids"][-1]) if existing else 0
-        embedded = sum(len(np.load(p)["ids"]) for p in existing)
+        after, embedded = chunks_progress(chunks_dir)
         while True:
             window: list[list[tuple[int, str]]] = []
             while len(window) < self.window_chunks:
@@ -185,13 +184,7 @@ class RayRunner:
             vectors = self._embed(encoder.config, flat, min(per_actor, 4 * settings.batch_size))
             for rows in window:  # the single-process chunk files, in doc-id order
                 ids = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
-                vecs = np.stack([vectors[int(i)] for i in ids]).astype(np.float32)
-                name = f"chunk-{int(ids[0]):012d}-{int(ids[-1]):012d}.npz"
-                tmp = chunks_dir / f".{name}.tmp.npz"
-                np.savez(tmp, ids=ids, vectors=vecs)
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, chunks_dir / name)
+                write_chunk(chunks_dir, ids, np.stack([vectors[int(i)] for i in ids]))
                 embedded += len(ids)
             log.info("embedded %d articles on Ray", embedded)
 

@@ -1,0 +1,198 @@
+"""Checkpoints of a build in progress, in ``DIR/.build/``: the ingest and encode steps.
+
+- *Ingest* (:func:`ingest`): each input file is streamed into the store in batches at the
+  staging version. After each committed batch :class:`BuildState` (``.build/state.json``)
+  records how many records of that file are done, so a re-run skips them (re-applying is
+  idempotent anyway).
+- *Encode* (:func:`encode_chunks`): rows added at the staging version are embedded in chunks
+  ordered by doc id; each chunk is one ``.build/chunks/chunk-<first>-<last>.npz`` file
+  (:func:`write_chunk`: a temporary name, fsync'd, renamed), so a re-run continues after the
+  last finished chunk (:func:`chunks_progress`).
+
+``PUBMED_SEARCH_BUILD_PAUSE=<phase>`` (:func:`pause_hook`) stops a build at a checkpoint so
+that a test can kill it there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.encoder import Encoder
+from indexer.manifest import atomic_write_bytes
+from indexer.settings import BuildSettings
+from indexer.sources import SourceStats, iter_records
+from indexer.store import ApplyResult, Store
+
+log = logging.getLogger("indexer.build")  # the build's log, as before this module was split off
+
+
+@dataclass
+class BuildState:
+    """What a build in progress has finished; lives in ``.build/state.json``."""
+
+    staging: int
+    fingerprint: str
+    files_done: dict[str, int] = field(default_factory=dict)  # file key -> records applied
+    files_complete: list[str] = field(default_factory=list)
+    applied: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+
+    def save(self, path: Path) -> None:
+        atomic_write_bytes(path, json.dumps(asdict(self)).encode())
+
+    @classmethod
+    def load(cls, path: Path) -> BuildState | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            return None
+
+
+def open_state(build_dir: Path, staging: int, fingerprint: str) -> tuple[BuildState, Path]:
+    """(state, its path) of this build: resumed if ``fingerprint`` matches the checkpoint's,
+    else a fresh state in an emptied ``build_dir`` (an unfinished build of other settings)."""
+    state_path = build_dir / "state.json"
+    state = BuildState.load(state_path)
+    if state is None or state.fingerprint != fingerprint:
+        if build_dir.exists():
+            log.warning("discarding an unfinished build of other settings in %s", build_dir)
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        state = BuildState(staging=staging, fingerprint=fingerprint)
+        state.save(state_path)
+    return state, state_path
+
+
+def pause_hook(phase: str) -> None:
+    """Test hook: PUBMED_SEARCH_BUILD_PAUSE=<phase> stops here so a test can kill the build."""
+    if os.environ.get("PUBMED_SEARCH_BUILD_PAUSE") == phase:
+        print(f"PAUSED {phase}", flush=True)
+        time.sleep(3600)
+
+
+def file_key(path: Path) -> str:
+    """Identifies an input file's content for resuming: resolved path, size, mtime."""
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _batches(records: Iterator, size: int) -> Iterator[list]:
+    batch: list = []
+    for r in records:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def ingest(
+    store: Store,
+    inputs: Sequence[Path],
+    state: BuildState,
+    state_path: Path,
+    batch_size: int,
+    reader: Callable[[Path, SourceStats], Iterator] = iter_records,
+) -> SourceStats:
+    """Apply the records of ``inputs`` at ``state.staging``, skipping those a checkpoint holds."""
+    total = SourceStats()
+    for path in inputs:
+        key = file_key(path)
+        if key in state.files_complete:
+            continue
+        done = state.files_done.get(key, 0)
+        log.info("ingesting %s (resuming after %d records)", path, done)
+        stats = SourceStats()
+        records = reader(path, stats)
+        seen = 0
+        for batch in _batches(records, batch_size):
+            seen += len(batch)
+            if seen <= done:
+                continue
+            if seen - len(batch) < done:  # part of this batch was applied before the kill
+                batch = batch[done - (seen - len(batch)) :]
+            result: ApplyResult = store.apply(batch, state.staging)
+            for k, v in asdict(result).items():
+                state.applied[k] = state.applied.get(k, 0) + v
+            state.files_done[key] = seen
+            state.save(state_path)
+            pause_hook("ingest")
+        state.files_complete.append(key)
+        state.skipped += stats.skipped
+        state.save(state_path)
+        total.skipped += stats.skipped
+    return total
+
+
+def chunk_files(chunks_dir: Path) -> list[Path]:
+    """The finished chunk files, in doc-id order."""
+    return sorted(chunks_dir.glob("chunk-*.npz"))
+
+
+def chunks_progress(chunks_dir: Path) -> tuple[int, int]:
+    """(last doc id encoded, or 0; how many vectors) of the finished chunks."""
+    existing = chunk_files(chunks_dir)
+    after = int(np.load(existing[-1])["ids"][-1]) if existing else 0
+    return after, sum(len(np.load(p)["ids"]) for p in existing)
+
+
+def write_chunk(chunks_dir: Path, ids: np.ndarray, vectors: np.ndarray) -> None:
+    """Write one chunk atomically: a temporary file, fsync, rename."""
+    name = f"chunk-{int(ids[0]):012d}-{int(ids[-1]):012d}.npz"
+    tmp = chunks_dir / f".{name}.tmp.npz"
+    np.savez(tmp, ids=ids, vectors=vectors.astype(np.float32))
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, chunks_dir / name)
+
+
+def encode_chunks(
+    store: Store, encoder: Encoder, staging: int, chunks_dir: Path, settings: BuildSettings
+) -> int:
+    """Embed the rows added at ``staging`` after the last chunk; returns all vectors encoded."""
+    chunks_dir.mkdir(parents=True, exist_ok=True)
+    after, done_before = chunks_progress(chunks_dir)
+    todo = store.count_to_embed(staging, after)
+    bar = None
+    if settings.show_progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=todo, unit="doc", desc="embedding", dynamic_ncols=True)
+    embedded = 0
+    try:
+        while True:
+            rows = store.to_embed(staging, after, settings.chunk_size)
+            if not rows:
+                break
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = encoder.encode([r[1] for r in rows], on_batch=bar.update if bar else None)
+            write_chunk(chunks_dir, ids, vecs)
+            after = int(ids[-1])
+            embedded += len(ids)
+            pause_hook("encode")
+    finally:
+        if bar is not None:
+            bar.close()
+    return embedded + done_before
+
+
+def load_chunks(chunks_dir: Path, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float32 vectors) of all finished chunks, in doc-id order."""
+    files = chunk_files(chunks_dir)
+    if not files:
+        return np.empty(0, dtype=np.int64), np.empty((0, dim), dtype=np.float32)
+    parts = [np.load(p) for p in files]
+    return (
+        np.concatenate([p["ids"] for p in parts]),
+        np.concatenate([p["vectors"] for p in parts]),
+    )
