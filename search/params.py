@@ -48,8 +48,8 @@ def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list
 
 
 def check_filters(filters: Filters | None) -> Filters | None:
-    if filters is None or filters.is_empty():
+    if filters is None:
         return None
     if not isinstance(filters, Filters):
         raise ValueError(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
-    return filters
+    return None if filters.is_empty() else filters

@@ -285,6 +285,7 @@ def test_article(engine, rows) -> None:
         ({"weights": [1.0]}, "weights"),
         ({"weights": {"bm25": 1}}, "weights"),
         ({"weights": [-1, 1]}, "weights"),
+        ({"filters": {"year_from": 2000}}, "filters"),
     ],
 )
 def test_bad_arguments_name_the_parameter(engine, kwargs, param) -> None:
