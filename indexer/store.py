@@ -297,7 +297,10 @@ class Store:
         tokens = fulltext.query_tokens(query)
         if not tokens:
             return [], 0
-        where = where_clause(filters, version, embeddable=False, table=self._arts)
+        # correlated: MeSH/pubtype filters are looked up per full-text match (a few thousand at
+        # most, see fulltext) instead of materialising every doc of the term: measured 2.3x
+        # faster lexical search at 1M articles with pubtype=Review, same results
+        where = where_clause(filters, version, embeddable=False, table=self._arts, correlated=True)
         with self.engine.connect() as conn:
 
             def dfs(toks, probe):
