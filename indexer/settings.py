@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from indexer.encoder import DEFAULT_MODEL, EncoderConfig
 from indexer.manifest import EncoderInfo
+from indexer.tune_settings import TUNING_FILE
 
 ENV_PREFIX = "PUBMED_SEARCH_"
 
@@ -56,10 +59,15 @@ class BuildSettings:
         return cls(**values)
 
     def resolved(self, existing: EncoderInfo | None) -> BuildSettings:
-        """Fill unset encoder options from an existing index's manifest, else the defaults."""
+        """Fill unset encoder options from an existing index's manifest, else the defaults.
+
+        A new index over a model made by ``pubmed-search tune`` takes the pooling it was tuned
+        with (from its ``pubmed_search_tuning.json``): other pooling would waste the tuning.
+        """
+        model = self.model or (existing.model if existing else DEFAULT_MODEL)
         fill = {
-            "model": existing.model if existing else DEFAULT_MODEL,
-            "pooling": existing.pooling if existing else "mean",
+            "model": model,
+            "pooling": existing.pooling if existing else tuned_pooling(model) or "mean",
             "max_length": existing.max_length if existing else 512,
             "quantize": existing.quantize if existing else "none",
         }
@@ -92,3 +100,13 @@ class BuildSettings:
             device=self.device,
             batch_size=self.batch_size,
         )
+
+
+def tuned_pooling(model: str) -> str | None:
+    """The pooling a ``pubmed-search tune`` output directory was trained with, if it is one."""
+    report = Path(model) / TUNING_FILE
+    try:
+        pooling = json.loads(report.read_text())["settings"]["pooling"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pooling if pooling in ("mean", "cls") else None
