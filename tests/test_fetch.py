@@ -374,10 +374,11 @@ def test_cli_query_and_errors(fake_eutils: FakeEutils, tmp_path: Path, monkeypat
     runner = CliRunner()
     base = ["fetch", "--base-url", fake_eutils.url, "--no-progress"]
     out = tmp_path / "q.xml"
-    result = runner.invoke(cli, [*base, "--query", "asthma", "--max", "2", "--out", str(out)])
+    # a topic of the synthetic records: the test must not depend on ../shared/data
+    result = runner.invoke(cli, [*base, "--query", "neurology", "--max", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "--email or NCBI_EMAIL" in result.stderr
-    expected = [int(r.pmid) for r in fake_eutils.matching("asthma")][:2]
+    expected = [int(r.pmid) for r in fake_eutils.matching("neurology")][:2]
     assert expected and _pmids_in(out) == expected
     assert fake_eutils.calls("esearch")[0].params["retmax"] == "2"
 
