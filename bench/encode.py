@@ -15,13 +15,14 @@ Targets: (b) >= 1.0x (a), (c) >= 1.5x (a). docs/s is wall clock; docs/CPU-s divi
 CPU time this process used, which is steadier than wall time when other processes load the
 machine (with 2 threads it also counts OpenMP spin-waiting, so it is not a pure work count).
 
-Measured (2-core AMD EPYC VM shared with other jobs, load average 10-15; 48 abstracts, 294
-tokens on average; 2 threads; best of 2 rounds per chunk of 16):
-    (a) model card loop  0.13 docs/s  1.00x   0.43 docs/CPU-s  1.00x
-    (b) Encoder fp32     0.16 docs/s  1.23x   0.54 docs/CPU-s  1.26x   (vectors: cosine 1.000000)
-    (c) Encoder int8     0.27 docs/s  2.04x   0.92 docs/CPU-s  2.15x
+Measured (2-core AMD EPYC VM, quiet, load 1.0; 48 abstracts, 294 tokens on average; 2 threads;
+best of 2 rounds per chunk of 16):
+    (a) model card loop  2.86 docs/s  1.00x   1.44 docs/CPU-s  1.00x
+    (b) Encoder fp32     2.96 docs/s  1.03x   1.49 docs/CPU-s  1.03x   (vectors: cosine 1.000000)
+    (c) Encoder int8     4.69 docs/s  1.64x   2.36 docs/CPU-s  1.64x
     int8 vs fp32 mean cosine, real all-MiniLM-L6-v2: 0.9846
-Absolute rates are several times below an idle machine's; the ratios are the result.
+On a machine loaded by other jobs the ratios read higher (1.26x, 2.15x at load 10-15): the
+one-at-a-time loop suffers more from contention. Trust quiet runs.
 """
 
 from __future__ import annotations
