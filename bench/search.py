@@ -51,10 +51,9 @@ from indexer.filters import Filters
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.samples import default_cache_dir
 from indexer.store import Store
-from indexer.vectors import VectorFile, VectorIndex, resolve_factory
+from indexer.vectors import VectorFile, VectorIndex, resolve_factory, train_sample_size
 
 CHUNK = 10_000  # generation unit: rows [i*CHUNK, (i+1)*CHUNK) are seeded by their start
-TRAIN_SAMPLE = 100_000  # as indexer.build does
 FORMAT = 1
 FILTERS = {
     "broad": Filters(year_from=2010),  # ~69% of the collection
@@ -160,7 +159,7 @@ def build_faiss(
     index = VectorIndex.create(DIM, factory)
     t1 = time.perf_counter()
     if index.needs_training:
-        take = min(n, TRAIN_SAMPLE)
+        take = train_sample_size(n, factory)  # as indexer.build does
         sample = np.concatenate(
             [coll.vectors(s, min(take, s + CHUNK)) for s in range(0, take, CHUNK)]
         )

@@ -53,8 +53,6 @@ from indexer.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
-TRAIN_SAMPLE = 100_000
-
 
 class BuildError(RuntimeError):
     """A build cannot proceed; the message says why and what to do. Nothing published changed."""
