@@ -25,7 +25,13 @@ from search.embedding import LRUCache, QueryEmbedder
 from search.fusion import K_RRF, reciprocal_rank_fusion
 from search.hits import build_hits
 from search.loading import load_state_parts
-from search.params import check_filters, check_page, check_query, check_weights
+from search.params import (
+    check_filters,
+    check_knobs,
+    check_page,
+    check_query,
+    check_weights,
+)
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
 
@@ -80,16 +86,6 @@ class IndexState:
 
     def all_ids(self) -> np.ndarray:
         return self.filter_subset(Filters())
-
-
-def _knobs(nprobe: object, ef_search: object) -> dict[str, int | None]:
-    """Validated per-query index knobs (None: the index's own setting)."""
-    for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65_536
-        ):
-            raise ValueError(f"{name}: must be an integer from 1 to 65536, got {value!r}")
-    return {"nprobe": nprobe, "ef_search": ef_search}  # type: ignore[dict-item]
 
 
 class SearchEngine:
@@ -295,7 +291,7 @@ class SearchEngine:
         started = time.perf_counter()
         query = check_query(query)
         check_page(k, page)
-        knobs = _knobs(nprobe, ef_search)
+        knobs = check_knobs(nprobe, ef_search)
         if mode not in MODES:
             raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
         fusion_weights = check_weights(weights)
@@ -369,7 +365,7 @@ class SearchEngine:
         """The articles nearest to article ``pmid``'s own vector, itself excluded."""
         started = time.perf_counter()
         check_page(k, page)
-        knobs = _knobs(nprobe, ef_search)
+        knobs = check_knobs(nprobe, ef_search)
         filters = check_filters(filters)
         state = self.state
         doc = state.store.doc_for_pmid(int(pmid), state.version)

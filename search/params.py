@@ -8,6 +8,11 @@ from indexer.filters import Filters
 
 MAX_K = 100
 MAX_QUERY_CHARS = 1000
+MAX_NPROBE = 65_536
+"""Upper bound of ``nprobe`` (the most IVF lists an index built here has); the index itself
+caps it at its ``nlist`` (every list probed: an exhaustive IVF search)."""
+MAX_EF_SEARCH = 4096
+"""Upper bound of ``ef_search``: the cap a filtered HNSW search grows its breadth to."""
 
 
 def check_query(query: object) -> str:
@@ -53,3 +58,14 @@ def check_filters(filters: Filters | None) -> Filters | None:
     if not isinstance(filters, Filters):
         raise ValueError(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
     return None if filters.is_empty() else filters
+
+
+def check_knobs(nprobe: object, ef_search: object) -> dict[str, int | None]:
+    """Per-query index knobs, validated (None: the index's own setting)."""
+    bounds = (("nprobe", nprobe, MAX_NPROBE), ("ef_search", ef_search, MAX_EF_SEARCH))
+    for name, value, top in bounds:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top
+        ):
+            raise ValueError(f"{name}: must be an integer from 1 to {top}, got {value!r}")
+    return {"nprobe": nprobe, "ef_search": ef_search}  # type: ignore[dict-item]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.filters import Filters
+from search.params import MAX_EF_SEARCH, MAX_NPROBE
 from search.results import MODES
 
 FORMATS = ("json", "ris", "bibtex", "csv")
@@ -25,11 +26,6 @@ MAX_DEPTH = 10_000
 MAX_QUERY_CHARS = 1000
 MAX_FILTER_CHARS = 200
 YEAR_MIN, YEAR_MAX = 1, 9999
-MAX_NPROBE = 65_536
-"""Upper bound of ``nprobe`` (the most IVF lists an index built here has); the index itself
-caps it at its ``nlist`` (every list probed: an exhaustive IVF search)."""
-MAX_EF_SEARCH = 4096
-"""Upper bound of ``ef_search``: the cap a filtered HNSW search grows its breadth to."""
 FILTER_TEXT = ("journal", "mesh", "pubtype")
 PAGE_PARAMS = ("k", "page", "format")
 FILTER_PARAMS = ("year_from", "year_to", *FILTER_TEXT, "has_abstract")

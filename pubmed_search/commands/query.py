@@ -7,8 +7,8 @@ import textwrap
 
 import click
 
-MODES = ("hybrid", "dense", "lexical")
-MAX_QUERY_CHARS = 1000
+from search.params import MAX_EF_SEARCH, MAX_NPROBE, MAX_QUERY_CHARS
+from search.results import MODES
 
 
 def _styled(text: str, start: int, highlights: list[tuple[int, int]]) -> str:
@@ -110,7 +110,7 @@ def _print_text(response) -> None:
 )
 @click.option(
     "--nprobe",
-    type=click.IntRange(1, 65_536),
+    type=click.IntRange(1, MAX_NPROBE),
     default=None,
     help="IVF indexes: inverted lists to probe (default: the index's own; above nlist "
     "probes every list). No effect on flat or HNSW indexes.",
@@ -118,7 +118,7 @@ def _print_text(response) -> None:
 @click.option(
     "--ef-search",
     "ef_search",
-    type=click.IntRange(1, 4096),
+    type=click.IntRange(1, MAX_EF_SEARCH),
     default=None,
     help="HNSW indexes: search breadth, efSearch (default: the index's own). "
     "No effect on flat or IVF indexes.",
