@@ -236,7 +236,6 @@ class SearchEngine:
             total = state.filter_count(filters)
             excluded = exclude is not None and len(state.matching(filters, [exclude])) > 0
         want = min(n + int(excluded), total)
-        rescore = state.manifest.faiss_params.get("rescore")
         ranked = None
         if filters is not None and want > 0:
             ranked = post_filtered_top(
@@ -248,7 +247,6 @@ class SearchEngine:
                 selectivity=total / max(1, state.index.ntotal),
                 rerank=state.rerank,
                 knobs=knobs,
-                rescore=rescore,
             )
         if ranked is None:
             ranked = dense_top(
@@ -259,7 +257,7 @@ class SearchEngine:
                 subset=None if filters is None else state.filter_subset(filters),
                 all_ids=state.all_ids,
                 rerank=state.rerank,
-                rescore=rescore,
+                rescore=state.manifest.faiss_params.get("rescore"),
                 knobs=knobs,
             )
         if exclude is not None:

@@ -185,31 +185,3 @@ def test_post_filter_with_rerank_rescores_exactly(data, pq_index) -> None:
     assert all(s == pytest.approx(exact[d], abs=1e-6) for d, s in got)
     want = set(truth(vf, even, q[4], 10)[0])
     assert len(want & {d for d, _ in got}) >= 8
-
-
-def test_rescore_depth_is_the_indexs_recorded_one(data, pq_index, monkeypatch) -> None:
-    """The manifest's re-score depth decides how many candidates are fetched and re-scored,
-    in the plain and the post-filtered path; RERANK_MIN only when none is recorded."""
-    assert dense.rescore_depth(10, 200) == 200
-    assert dense.rescore_depth(10, None) == dense.RERANK_MIN
-    assert dense.rescore_depth(100, 200) == 100 * dense.RERANK_FACTOR
-    ids, _, vf, q = data
-    fetched: list[int] = []
-    real = dense._faiss_top
-
-    def spy(index, qv, n, subset, knobs=None):
-        fetched.append(n)
-        return real(index, qv, n, subset, knobs)
-
-    monkeypatch.setattr(dense, "_faiss_top", spy)
-    for rescore in (150, None):
-        fetched.clear()
-        dense_top(pq_index, vf, q[0], 10, all_ids=lambda: ids, rerank=True, rescore=rescore)
-        assert fetched == [dense.rescore_depth(10, rescore)]
-        fetched.clear()
-        got = post_filtered_top(
-            pq_index, vf, q[0], 10, keep=lambda c: c, selectivity=1.0, rerank=True, rescore=rescore
-        )
-        assert got is not None and len(got) == 10
-        want = dense.rescore_depth(10, rescore)
-        assert fetched[0] >= want * dense.POSTFILTER_MARGIN
