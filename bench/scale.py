@@ -31,14 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.vectors import (
+from indexer.vectors import VectorIndex, train_sample_size
+from indexer.vectors.types import (
     HNSW_EF_CONSTRUCTION,
     NPROBE_LOSSY,
     PQ_M_AUTO,
     RESCORE_DEPTH,
-    VectorIndex,
     _nlist,
-    train_sample_size,
 )
 
 PUBMED = 36_000_000

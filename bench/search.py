@@ -46,9 +46,9 @@ sys.path.append(str(Path(__file__).resolve().parent))
 from _models import biolinkbert_shape_dir
 from _search_data import DIM, Collection
 
-from indexer.encoder import Encoder, EncoderConfig, physical_cores
 from indexer.filters import Filters
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
+from indexer.models.encoder import Encoder, EncoderConfig, physical_cores
 from indexer.samples import default_cache_dir
 from indexer.store import Store
 from indexer.vectors import VectorFile, VectorIndex, resolve_factory, train_sample_size
@@ -79,9 +79,9 @@ def store_schema_hash() -> str:
     """Changes with the store's on-disk layout (tables, indexes): a cached build is redone."""
     import hashlib
 
-    import indexer.store_schema
+    import indexer.store.schema
 
-    return hashlib.sha256(Path(indexer.store_schema.__file__).read_bytes()).hexdigest()[:12]
+    return hashlib.sha256(Path(indexer.store.schema.__file__).read_bytes()).hexdigest()[:12]
 
 
 def build_collection(

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import click
 
-from indexer.encoder import DEFAULT_MODEL
+from indexer.models.encoder import DEFAULT_MODEL
 
 DEFAULT_LIMIT = 2000
 
@@ -78,9 +78,9 @@ def choose_model(requested: str | None, cache_dir: Path) -> str:
 
 def demo_subset(out_dir: Path, limit: int) -> Path:
     """The first ``limit`` articles with abstracts of the real update file, as JSONL."""
+    from indexer.ingest.sources import iter_records
     from indexer.records import Article
     from indexer.samples import UPDATE_FILE, pubmed_sample
-    from indexer.sources import iter_records
 
     target = out_dir / f"pubmed21n1298-first{limit}.jsonl"
     if target.exists():
@@ -116,7 +116,7 @@ def main(
     limit: int, model: str | None, inputs: str | None, port: int, data_dir: str, no_serve: bool
 ) -> None:
     from indexer.build import BuildError, build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     data = Path(data_dir)
     paths = [Path(p) for p in inputs.split()] if inputs else [demo_subset(data, limit)]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from indexer.encoder import Encoder, EncoderConfig
 from indexer.manifest import IndexDir, Manifest
+from indexer.models.encoder import Encoder, EncoderConfig
 from indexer.store import Store
 from indexer.vectors import VectorFile, VectorIndex
 from search.embedding import LRUCache, QueryEmbedder

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from indexer.encoder import ModelLoadError
+from indexer.models.encoder import ModelLoadError
 
 DEFAULT_TOP_N = 50
 

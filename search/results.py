@@ -64,7 +64,7 @@ class SearchResponse:
     the number of embedded articles (unfiltered dense / similar; minus the article itself).
     Full-text matches are those of the terms the store evaluates: it drops the most common
     query terms when rarer ones suffice and counts at most a window of very frequent ones
-    (see :mod:`indexer.fulltext`), so a lexical total is exact within those bounds.
+    (see :mod:`indexer.store.fulltext`), so a lexical total is exact within those bounds.
     ``model`` is the query encoder's name ("bm25" for lexical). ``version``: the index
     version that answered; ``filters``: the active filters (``Filters.as_dict()``).
     """

@@ -325,7 +325,7 @@ NEW_PMID = 777001
 
 def _publish_new_version(index_dir: Path, tmp_path: Path, model_dir: Path) -> None:
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     row = synthetic_articles(1, seed=99, first_pmid=NEW_PMID)[0]
     row["title"] = "Zebrafish xylophone quokka study"

@@ -33,7 +33,7 @@ BOUNDS = {"nprobe": MAX_NPROBE, "ef_search": MAX_EF_SEARCH}
 
 def _build(root: Path, corpus: Path, model_dir: Path, index_type: str) -> Path:
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     settings = BuildSettings(
         model=str(model_dir), max_length=128, index_type=index_type, show_progress=False

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from indexer.build import BuildError, build
-from indexer.encoder import Encoder, EncoderConfig, ModelLoadError
+from indexer.build.settings import BuildSettings
 from indexer.manifest import IndexDir
-from indexer.settings import BuildSettings
+from indexer.models.encoder import Encoder, EncoderConfig, ModelLoadError
 from indexer.store import Store
 from indexer.vectors import VectorFile, VectorIndex
 from tests.fixtures.indexes import synthetic_articles, write_jsonl

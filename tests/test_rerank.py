@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from indexer.encoder import ModelLoadError
+from indexer.models.encoder import ModelLoadError
 from search import SearchEngine
 from search.rerank import CrossEncoderReranker, RerankerLoadError, rerank_ranked
 

@@ -11,17 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.vectors import (
-    NPROBE_LOSSY,
-    PQ_M_AUTO,
-    RESCORE_DEPTH,
-    TRAIN_MAX,
-    TRAIN_MIN,
     VectorFile,
     VectorIndex,
     is_lossy,
     resolve_factory,
     train_sample_size,
 )
+from indexer.vectors.types import NPROBE_LOSSY, PQ_M_AUTO, RESCORE_DEPTH, TRAIN_MAX, TRAIN_MIN
 from search.dense import dense_top
 
 DIM = 32

@@ -48,7 +48,7 @@ HEALTH_KEYS = {"ok", "documents", "vectors", "model", "index_version"}
 @pytest.fixture(scope="module")
 def base_index(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     d = tmp_path_factory.mktemp("serve_during_build")
     settings = BuildSettings(model=str(tiny_model_dir), max_length=128, show_progress=False)
@@ -160,7 +160,7 @@ class Checker:
 def run_build(index_dir: Path, model: Path, update: Path) -> None:
     """The product's build() in this process (small batches: many commits while serving)."""
     from indexer.build import build
-    from indexer.settings import BuildSettings
+    from indexer.build.settings import BuildSettings
 
     settings = BuildSettings(
         model=str(model), max_length=128, show_progress=False, ingest_batch=10, chunk_size=16

@@ -1,4 +1,4 @@
-"""indexer.settings: where each unset build option comes from."""
+"""indexer.build.settings: where each unset build option comes from."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer.encoder import DEFAULT_MODEL
+from indexer.build.settings import BuildSettings
 from indexer.manifest import EncoderInfo
-from indexer.settings import BuildSettings
-from indexer.tune_settings import TUNING_FILE
+from indexer.models.encoder import DEFAULT_MODEL
+from indexer.tune.settings import TUNING_FILE
 
 
 def tuned_dir(tmp_path: Path, pooling: str) -> Path:

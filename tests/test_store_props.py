@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from indexer.filters import Filters
 from indexer.records import Article, Deletion, MeshTerm, Section
 from indexer.store import ApplyResult, Store
-from indexer.store_rows import content_hash
+from indexer.store.rows import content_hash
 from tests.test_store import art, corpus
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

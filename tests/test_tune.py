@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.records import Article, Deletion, Section
-from indexer.tune_data import BM25, collect_pairs, holdout_size, make_pair, select, tokenize
+from indexer.tune.data import BM25, collect_pairs, holdout_size, make_pair, select, tokenize
 from tests.fixtures.common import REPO
 from tests.fixtures.indexes import write_jsonl
 from tests.fixtures.models import build_tiny_bert
@@ -186,8 +186,8 @@ def test_bm25_matches_the_formula(docs: list[list[str]], query: list[str]) -> No
 
 
 def test_in_memory_negatives_are_lexical_and_never_the_positive(learnable) -> None:
-    from indexer.sources import iter_records
-    from indexer.tune_data import negatives_in_memory
+    from indexer.ingest.sources import iter_records
+    from indexer.tune.data import negatives_in_memory
 
     corpus, _, _ = learnable
     train = collect_pairs(iter_records(corpus))
@@ -209,7 +209,7 @@ def test_in_memory_negatives_are_lexical_and_never_the_positive(learnable) -> No
 def test_info_nce_matches_manual_softmax_and_masks() -> None:
     import torch
 
-    from indexer.tune import info_nce
+    from indexer.tune.model import info_nce
 
     g = torch.Generator().manual_seed(0)
     q = torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=1)
@@ -224,7 +224,7 @@ def test_info_nce_matches_manual_softmax_and_masks() -> None:
 
 
 def test_known_item_scores() -> None:
-    from indexer.tune import known_item_scores
+    from indexer.tune.model import known_item_scores
 
     d = np.eye(12, dtype=np.float32)
     q = d.copy()
@@ -240,8 +240,9 @@ def test_known_item_scores() -> None:
 
 
 def test_tuning_beats_untuned_on_held_out_pairs(tuned: Path, learnable) -> None:
-    from indexer.encoder import Encoder, EncoderConfig
-    from indexer.tune import TUNING_FILE, known_item_scores
+    from indexer.models.encoder import Encoder, EncoderConfig
+    from indexer.tune import TUNING_FILE
+    from indexer.tune.model import known_item_scores
 
     report = json.loads((tuned / TUNING_FILE).read_text())
     before, after = report["heldout"]["before"], report["heldout"]["after"]
@@ -254,7 +255,7 @@ def test_tuning_beats_untuned_on_held_out_pairs(tuned: Path, learnable) -> None:
     assert report["pairs"]["ict"] > 0 and report["pairs"]["title"] > 0
     assert report["pooling"] == "mean" and not (tuned / ".tune").exists()
     # The output is an ordinary model directory: the product's loader reproduces the report.
-    from indexer.sources import iter_records
+    from indexer.ingest.sources import iter_records
 
     corpus, base, _ = learnable
     held_pmids = set(report["heldout_pmids"])
@@ -366,9 +367,9 @@ def test_resume_after_sigkill_continues_from_the_checkpoint(
 
 
 def test_bm25_negatives_from_an_index_store(tiny_index, tiny_corpus, tiny_model_dir, tmp_path):
-    from indexer.sources import iter_records
+    from indexer.ingest.sources import iter_records
     from indexer.tune import TUNING_FILE
-    from indexer.tune_data import negatives_from_index
+    from indexer.tune.data import negatives_from_index
     from pubmed_search.cli import cli
 
     corpus, rows = tiny_corpus

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indexer.vectors import N_FLAT, VectorFile, VectorIndex, resolve_factory
+from indexer.vectors import VectorFile, VectorIndex, resolve_factory
+from indexer.vectors.types import N_FLAT
 
 DIM = 32
 
@@ -123,7 +124,7 @@ def test_remove(factory: str) -> None:
 def test_subset_search_is_top_k_of_subset(
     factory: str, subset_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import indexer.vectors as vectors
+    import indexer.vectors.index as vectors
 
     ids, x = _data(1500)
     vi = _build(factory, ids, x)

@@ -1,4 +1,4 @@
-"""indexer.xml_prefilter: dropped blocks go, everything else (and every line number) stays."""
+"""indexer.ingest.prefilter: dropped blocks go, everything else (and every line number) stays."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-import indexer.pubmed_xml as pubmed_xml
+import indexer.ingest.pubmed_xml as pubmed_xml
+from indexer.ingest.prefilter import PrefilteredXML, strip_blocks
+from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.samples import UPDATE_FILE, pubmed_sample
-from indexer.sources import SourceError, SourceStats, iter_records
-from indexer.xml_prefilter import PrefilteredXML, strip_blocks
 
 REFS = (
     "<ReferenceList>\n<Title>References</Title>\n"

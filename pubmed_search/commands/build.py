@@ -108,9 +108,9 @@ def command(
     Re-running after an interruption resumes from the last checkpoint.
     """
     from indexer.build import BuildError, build
-    from indexer.encoder import ModelLoadError
-    from indexer.settings import BuildSettings
-    from indexer.sources import SourceError
+    from indexer.build.settings import BuildSettings
+    from indexer.ingest.sources import SourceError
+    from indexer.models.encoder import ModelLoadError
 
     overrides = dict(options)
     if no_progress:
@@ -121,7 +121,7 @@ def command(
         inputs, ray_address = (ray_address, *inputs), "local"
     try:
         if ray_address is not None:
-            from indexer.distributed import build_distributed
+            from indexer.build.distributed import build_distributed
 
             summary = build_distributed(
                 index_dir, list(inputs), settings, address=ray_address, concurrency=ray_concurrency

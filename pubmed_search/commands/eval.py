@@ -95,8 +95,8 @@ def command(
     except EvalInputError as e:
         fail(str(e))
 
-    from indexer.encoder import ModelLoadError
     from indexer.manifest import IndexFormatError
+    from indexer.models.encoder import ModelLoadError
     from search.engine import SearchEngine
     from search.results import SearchError
 

@@ -10,7 +10,7 @@ import click
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
-    from indexer.fetch import ncbi_date, parse_date
+    from indexer.ingest.fetch import ncbi_date, parse_date
 
     try:
         return ncbi_date(parse_date(value, end=param.name == "maxdate"))
@@ -80,8 +80,8 @@ def command(
     retries on 429/5xx/dropped connections, and resumes an interrupted download when run
     again with the same arguments (progress is kept in OUT.parts/).
     """
-    from indexer.eutils import EutilsClient, EutilsError
-    from indexer.fetch import FetchError, fetch, read_pmid_file
+    from indexer.ingest.eutils import EutilsClient, EutilsError
+    from indexer.ingest.fetch import FetchError, fetch, read_pmid_file
 
     def fail(message: str) -> None:
         click.echo(f"error: {message}", err=True)

@@ -147,9 +147,9 @@ def command(
 ) -> None:
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
     journal, title, snippet)."""
-    from indexer.encoder import ModelLoadError
     from indexer.filters import Filters
     from indexer.manifest import IndexFormatError
+    from indexer.models.encoder import ModelLoadError
     from search import ModelMismatchError, SearchEngine
     from search.rerank import RerankerLoadError
 

@@ -92,8 +92,8 @@ def command(
     """
     from waitress import create_server
 
-    from indexer.encoder import ModelLoadError
     from indexer.manifest import IndexFormatError
+    from indexer.models.encoder import ModelLoadError
     from search.results import SearchError
     from web import RELOADER, create_app
 

@@ -103,7 +103,7 @@ def command(
     is no title, from PubMed XML / JSONL INPUTS, and write a model directory to --out that
     `pubmed-search build --model OUT` uses like any other model.
     """
-    from indexer.sources import SourceError
+    from indexer.ingest.sources import SourceError
     from indexer.tune import TuneError, TuneSettings, tune
 
     settings = TuneSettings(

@@ -1,6 +1,6 @@
 """`pubmed-search tune`: contrastive adaptation of an encoder to the user's own collection.
 
-No labels: (query, positive) pairs come from the collection (``indexer.tune_data``: title ->
+No labels: (query, positive) pairs come from the collection (``indexer.tune.data``: title ->
 abstract, or a sentence -> the rest of its abstract). A bi-encoder with shared weights
 (mean or CLS pooling, L2-normalised) is trained with InfoNCE over in-batch negatives (plus
 one BM25 hard negative per pair with ``hard_negatives="bm25"``), a learnable temperature
@@ -15,8 +15,8 @@ model directory (``save_pretrained`` model + tokenizer) plus ``pubmed_search_tun
 so ``build --model OUT`` loads it like any other model (``Encoder.load``).
 
 This module checks the inputs and the output directory and runs the steps: settings, result
-and error in ``indexer.tune_settings``, pairs in ``indexer.tune_data``, the model, loss and
-evaluation in ``indexer.tune_model``, the resumable training loop in ``indexer.tune_train``.
+and error in ``indexer.tune.settings``, pairs in ``indexer.tune.data``, the model, loss and
+evaluation in ``indexer.tune.model``, the resumable training loop in ``indexer.tune.train``.
 """
 
 from __future__ import annotations
@@ -26,22 +26,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from indexer.tune_data import NotEnoughPairs, prepare_data
-from indexer.tune_model import info_nce, known_item_scores
-from indexer.tune_settings import STATE_DIR, TUNING_FILE, TuneError, TuneResult, TuneSettings
-from indexer.tune_train import run
-
-__all__ = [
-    "STATE_DIR",
-    "TUNING_FILE",
-    "TuneError",
-    "TuneResult",
-    "TuneSettings",
-    "check_out_dir",
-    "info_nce",
-    "known_item_scores",
-    "tune",
-]
+from indexer.tune.data import NotEnoughPairs, prepare_data
+from indexer.tune.settings import STATE_DIR, TUNING_FILE, TuneError, TuneResult, TuneSettings
+from indexer.tune.train import run
 
 
 def check_out_dir(out: Path, s: TuneSettings, fingerprint: str) -> None:

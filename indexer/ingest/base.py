@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; kept working wit
     _gzip = gzip  # type: ignore[assignment]
     _isal_error = zlib.error  # type: ignore[assignment,misc]
 
-log = logging.getLogger("indexer.sources")
+log = logging.getLogger("indexer.ingest")  # every reader logs what it skips here
 
 MAX_SKIPPED_EXAMPLES = 50
 MAX_ID = 2**63 - 1

@@ -256,8 +256,8 @@ def prepare_data(
     """(train, heldout) from ``cache`` if it exists, else from ``inputs`` (then cached)."""
     import json
 
+    from indexer.ingest.sources import SourceStats, iter_many
     from indexer.manifest import atomic_write_bytes
-    from indexer.sources import SourceStats, iter_many
 
     if cache.exists():
         data = json.loads(cache.read_text())

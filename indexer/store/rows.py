@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 
 from indexer.filters import Filters
-from indexer.fulltext import Where
 from indexer.records import Article, MeshTerm, Section
+from indexer.store.fulltext import Where
 
 VISIBLE = "a.added_in <= :v AND (a.removed_in IS NULL OR a.removed_in > :v)"
 """Rows of ``articles a`` visible at version ``:v`` (docs/ARCHITECTURE.md, MVCC)."""

@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from indexer.eutils import DEFAULT_DOCTYPE, ESEARCH_MAX_IDS, EutilsClient, EutilsError
+from indexer.ingest.eutils import DEFAULT_DOCTYPE, ESEARCH_MAX_IDS, EutilsClient, EutilsError
 
 log = logging.getLogger(__name__)
 

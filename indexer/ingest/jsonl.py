@@ -1,6 +1,6 @@
 """JSONL reader: one article (or deletion) per line, plain or gzipped.
 
-See :mod:`indexer.sources` for the accepted fields.
+See :mod:`indexer.ingest.sources` for the accepted fields.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from indexer.ingest.base import MAX_ID, READ_ERRORS, SourceStats, io_error, parse_pmid
 from indexer.records import Article, Deletion, MeshTerm, Record, Section
-from indexer.source_base import MAX_ID, READ_ERRORS, SourceStats, io_error, parse_pmid
 
 MAX_JSONL_LINE = 64 * 1024 * 1024
 

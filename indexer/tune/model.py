@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from indexer.manifest import atomic_write_bytes
-from indexer.tune_data import Pair
-from indexer.tune_settings import (
+from indexer.tune.data import Pair
+from indexer.tune.settings import (
     EVAL_K,
     STATE_DIR,
     TAU_INIT,
@@ -56,7 +56,7 @@ def _autocast(device: str) -> Any:
 
 
 def pool(hidden: Any, mask: Any, pooling: str) -> Any:
-    """Pooled, L2-normalised vectors; the same pooling ``indexer.encoder`` applies."""
+    """Pooled, L2-normalised vectors; the same pooling ``indexer.models.encoder`` applies."""
     torch = import_torch()
     hidden = hidden.float()
     if pooling == "cls":
@@ -185,7 +185,7 @@ def write_output(out: Path, model: Any, tokenizer: Any, report: dict[str, Any]) 
 
 def load_base(s: TuneSettings, device: str) -> tuple[Any, Any, str]:
     """(tokenizer, model, fingerprint) of the base model, loaded as ``build`` loads models."""
-    from indexer.encoder import Encoder, EncoderConfig, ModelLoadError
+    from indexer.models.encoder import Encoder, EncoderConfig, ModelLoadError
 
     try:
         enc = Encoder.load(EncoderConfig(model=s.model, pooling=s.pooling, device=device))

@@ -1,6 +1,6 @@
 """PubMed XML reader (baseline and update files, efetch output): safe, streaming lxml iterparse.
 
-See :mod:`indexer.sources` for the behaviour and the safety settings.
+See :mod:`indexer.ingest.sources` for the behaviour and the safety settings.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import IO, Any
 
 from lxml import etree
 
+from indexer.ingest.base import READ_ERRORS, SourceError, SourceStats, io_error, log, parse_pmid
+from indexer.ingest.prefilter import PrefilteredXML
 from indexer.records import Article, Deletion, MeshTerm, Record, Section
-from indexer.source_base import READ_ERRORS, SourceError, SourceStats, io_error, log, parse_pmid
-from indexer.xml_prefilter import PrefilteredXML
 
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _XML_TAGS = ("PubmedArticle", "DeleteCitation", "PubmedBookArticle")

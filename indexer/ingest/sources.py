@@ -17,7 +17,7 @@ XML safety: lxml ``iterparse`` with ``resolve_entities=False, no_network=True, l
 huge_tree=False, dtd_validation=False`` (no entity expansion, no external entity or DTD read
 from disk or network; the real files' https DTD is never fetched). References to entities
 are dropped from the text. Records and their preceding siblings are cleared as the parse
-goes, so memory stays bounded by one record. Before lxml, :mod:`indexer.xml_prefilter` drops
+goes, so memory stays bounded by one record. Before lxml, :mod:`indexer.ingest.prefilter` drops
 the ``ReferenceList`` and ``History`` blocks nothing reads (a third of a modern file's bytes);
 gzip is read with ISA-L (``isal``) when it is installed, 2.7x cheaper than ``gzip``.
 
@@ -42,10 +42,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from indexer.jsonl_source import iter_jsonl
-from indexer.pubmed_xml import iter_xml
+from indexer.ingest.base import SourceError, SourceStats, gzip_open
+from indexer.ingest.jsonl import iter_jsonl
+from indexer.ingest.pubmed_xml import iter_xml
 from indexer.records import Record
-from indexer.source_base import SourceError, SourceStats, gzip_open
 
 __all__ = ["SourceError", "SourceStats", "iter_many", "iter_records"]
 

@@ -4,7 +4,7 @@ See docs/ARCHITECTURE.md ("Doc ids and versions"). A row is visible at version V
 ``added_in <= V AND (removed_in IS NULL OR removed_in > V)``; a build at staging version S only
 inserts rows (``added_in = S``) and marks rows (``removed_in = S``), so readers at V < S are
 never disturbed. SQLite (default; WAL, FTS5) or PostgreSQL (``postgresql+psycopg://``).
-Lexical search and its cost bounds are described in :mod:`indexer.fulltext`.
+Lexical search and its cost bounds are described in :mod:`indexer.store.fulltext`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import dataclass, fields
 import numpy as np
 from sqlalchemy import Connection, bindparam, inspect, text
 
-from indexer import fulltext
 from indexer.filters import Filters
 from indexer.records import Article, Deletion
-from indexer.store_engine import IMMEDIATE, StoreError, open_engine
-from indexer.store_rows import (
+from indexer.store import fulltext
+from indexer.store.engine import IMMEDIATE, StoreError, open_engine
+from indexer.store.rows import (
     ROW_COLS,
     VISIBLE,
     StoredArticle,
@@ -28,7 +28,7 @@ from indexer.store_rows import (
     stored_article,
     where_clause,
 )
-from indexer.store_schema import SQLITE_FTS_INSERT, VIS_INDEX, build_metadata
+from indexer.store.schema import SQLITE_FTS_INSERT, VIS_INDEX, build_metadata
 
 __all__ = ["ApplyResult", "Store", "StoreError", "StoredArticle"]
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from indexer.manifest import atomic_write_bytes
-from indexer.tune_data import Pair
-from indexer.tune_model import (
+from indexer.tune.data import Pair
+from indexer.tune.model import (
     Temperature,
     encode,
     evaluate,
@@ -31,9 +31,9 @@ from indexer.tune_model import (
     resolve_device,
     write_output,
 )
-from indexer.tune_settings import STATE_DIR, TuneResult, TuneSettings
+from indexer.tune.settings import STATE_DIR, TuneResult, TuneSettings
 
-log = logging.getLogger("indexer.tune")  # the tuning log, as before this module was split off
+log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

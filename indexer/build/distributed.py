@@ -9,7 +9,7 @@ The pipeline, checkpoints and published format are those of :func:`indexer.build
   rows are exactly those of a single-process build (metadata goes to ``--db``: PostgreSQL for
   a shared deployment).
 - *Embed*: windows of ``window_chunks`` checkpoint chunks go through Ray Data
-  ``map_batches`` over a pool of model actors (one :class:`~indexer.encoder.Encoder` each;
+  ``map_batches`` over a pool of model actors (one :class:`~indexer.models.encoder.Encoder` each;
   ``concurrency`` actors of ``cpus_per_actor`` CPUs, or one GPU each with ``--device cuda``);
   the driver writes the same ``.build/chunks/chunk-*.npz`` files, so a killed build resumes
   after the last chunk written (with or without Ray).
@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from indexer.build import BuildError, BuildSummary, build
-from indexer.checkpoint import chunks_progress, write_chunk
-from indexer.encoder import Encoder, EncoderConfig
-from indexer.settings import BuildSettings
-from indexer.sources import SourceStats, iter_records
-from indexer.vectors import VectorIndex
+from indexer.build.pipeline import BuildError, BuildSummary, build
+from indexer.build.checkpoint import chunks_progress, write_chunk
+from indexer.models.encoder import Encoder, EncoderConfig
+from indexer.build.settings import BuildSettings
+from indexer.ingest.sources import SourceStats, iter_records
+from indexer.vectors.index import VectorIndex
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ exactly from reconstructed vectors; otherwise an ``IDSelectorBatch`` goes in the
 parameters, and for IVF/HNSW nprobe/efSearch grow with the inverse selectivity (capped) so
 that about as many subset members are visited as an unfiltered search would visit.
 
-Index types and their default parameters are chosen in ``indexer.index_types``; the fp16
-side store ``vectors.f16`` is ``indexer.vector_file.VectorFile``. Both are re-exported here.
+Index types and their default parameters are chosen in ``indexer.vectors.types``; the fp16
+side store ``vectors.f16`` is ``indexer.vectors.file.VectorFile``.
 """
 
 from __future__ import annotations
@@ -26,47 +26,19 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.encoder import physical_cores
-from indexer.index_types import (
+from indexer.models.encoder import physical_cores
+from indexer.vectors.types import (
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
     N_FLAT,
     NPROBE_LOSSY,
-    PQ_M_AUTO,
     RESCORE_DEPTH,
-    TRAIN_MAX,
-    TRAIN_MIN,
-    _nlist,
     construct,
     describe,
     extract_ivf,
     is_lossy,
-    resolve_factory,
     sq_name,
-    train_sample_size,
 )
-from indexer.vector_file import VectorFile
-
-__all__ = [
-    "EXACT_SUBSET_MAX",
-    "HNSW_EF_CONSTRUCTION",
-    "HNSW_EF_FILTERED_MAX",
-    "HNSW_EF_SEARCH",
-    "NPROBE_LOSSY",
-    "N_FLAT",
-    "PQ_M_AUTO",
-    "RESCORE_DEPTH",
-    "SEED",
-    "TRAIN_MAX",
-    "TRAIN_MAX_PER_LIST",
-    "TRAIN_MIN",
-    "VectorFile",
-    "VectorIndex",
-    "_nlist",
-    "is_lossy",
-    "resolve_factory",
-    "train_sample_size",
-]
 
 EXACT_SUBSET_MAX = N_FLAT  # subsets this small are scored exactly by reconstructing vectors
 HNSW_EF_FILTERED_MAX = 4096  # cap of the efSearch a filtered HNSW search grows to

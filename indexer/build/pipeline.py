@@ -14,7 +14,7 @@ Every step can be killed and re-run:
 4. *Publish*: the manifest of S is written, then ``CURRENT`` is replaced atomically.
 
 The checkpoints of steps 1 and 2 (``.build/state.json``, ``.build/chunks/``) are kept by
-``indexer.checkpoint``; this module orchestrates the steps.
+``indexer.build.checkpoint``; this module orchestrates the steps.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy.exc
 
-from indexer.checkpoint import (
+from indexer.build.checkpoint import (
     BuildState,
     encode_chunks,
     ingest,
@@ -42,14 +42,14 @@ from indexer.checkpoint import (
     open_state,
     pause_hook,
 )
-from indexer.encoder import Encoder
-from indexer.index_types import resolve_factory, train_sample_size
+from indexer.models.encoder import Encoder
+from indexer.vectors.types import resolve_factory, train_sample_size
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
-from indexer.settings import BuildSettings
-from indexer.sources import iter_records
-from indexer.store import Store
-from indexer.vector_file import VectorFile
-from indexer.vectors import VectorIndex
+from indexer.build.settings import BuildSettings
+from indexer.ingest.sources import iter_records
+from indexer.store.metadata import Store
+from indexer.vectors.file import VectorFile
+from indexer.vectors.index import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def build(
 ) -> BuildSummary:
     """Build a new index in ``index_dir`` or update the published one with ``inputs``.
 
-    ``runner``: where the heavy steps run (indexer.distributed.RayRunner: parse, embed and
+    ``runner``: where the heavy steps run (indexer.build.distributed.RayRunner: parse, embed and
     add to FAISS on a Ray cluster); None runs them in this process. The store writes, the
     checkpoints and the published format are the same either way.
     """

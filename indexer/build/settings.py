@@ -8,9 +8,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from indexer.encoder import DEFAULT_MODEL, EncoderConfig
+from indexer.models.encoder import DEFAULT_MODEL, EncoderConfig
 from indexer.manifest import EncoderInfo
-from indexer.tune_settings import TUNING_FILE
+from indexer.tune.settings import TUNING_FILE
 
 ENV_PREFIX = "PUBMED_SEARCH_"
 

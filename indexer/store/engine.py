@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
-from indexer.store_schema import (
+from indexer.store.schema import (
     FIRST_DOC_ID,
     SCHEMA_VERSION,
     SQLITE_FTS_DDL,

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.encoder import Encoder
+from indexer.models.encoder import Encoder
 from indexer.manifest import atomic_write_bytes
-from indexer.settings import BuildSettings
-from indexer.sources import SourceStats, iter_records
-from indexer.store import ApplyResult, Store
+from indexer.build.settings import BuildSettings
+from indexer.ingest.sources import SourceStats, iter_records
+from indexer.store.metadata import ApplyResult, Store
 
-log = logging.getLogger("indexer.build")  # the build's log, as before this module was split off
+log = logging.getLogger(__name__)
 
 
 @dataclass
