@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from indexer.build.pipeline import BuildError, BuildSummary, build
 from indexer.build.checkpoint import chunks_progress, write_chunk
-from indexer.models.encoder import Encoder, EncoderConfig
+from indexer.build.pipeline import BuildError, BuildSummary, build
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import SourceStats, iter_records
+from indexer.models.encoder import Encoder, EncoderConfig
 from indexer.vectors.index import VectorIndex
 
 log = logging.getLogger(__name__)

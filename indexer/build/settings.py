@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from indexer.models.encoder import DEFAULT_MODEL, EncoderConfig
 from indexer.manifest import EncoderInfo
+from indexer.models.encoder import DEFAULT_MODEL, EncoderConfig
 from indexer.tune.settings import TUNING_FILE
 
 ENV_PREFIX = "PUBMED_SEARCH_"
