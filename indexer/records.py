@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 
 
@@ -84,11 +82,6 @@ class Article:
             language=d.get("language") or "",
             doi=d.get("doi"),
         )
-
-    def content_hash(self) -> str:
-        """Stable hash of everything stored, used to make re-ingestion idempotent."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Rank fusion of several ranked candidate lists (pure functions, no I/O).
 
-Both functions take ranked lists of ``(doc_id, score)`` pairs, best first, one list per
-retriever (e.g. dense and lexical), and return one fused list ``[(doc_id, fused_score)]``,
-best first. Ties are broken by doc id (ascending) so the result is deterministic.
+:func:`reciprocal_rank_fusion` takes ranked lists of ``(doc_id, score)`` pairs, best first,
+one list per retriever (e.g. dense and lexical), and returns one fused list
+``[(doc_id, fused_score)]``, best first. Ties are broken by doc id (ascending) so the result
+is deterministic.
 """
 
 from __future__ import annotations
@@ -51,36 +52,4 @@ def reciprocal_rank_fusion(
                 continue
             seen.add(doc_id)
             fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k_rrf + rank)
-    return _sorted(fused)
-
-
-def min_max_normalize(ranked: Ranked) -> list[tuple[int, float]]:
-    """Scale scores to [0, 1] (best = 1, worst = 0); all-equal scores all become 1."""
-    if not ranked:
-        return []
-    scores = [float(s) for _, s in ranked]
-    lo, hi = min(scores), max(scores)
-    span = hi - lo
-    if span <= 0:
-        return [(int(d), 1.0) for d, _ in ranked]
-    return [(int(d), (float(s) - lo) / span) for d, s in ranked]
-
-
-def weighted_score_fusion(
-    lists: Sequence[Ranked], weights: Sequence[float] | None = None
-) -> list[tuple[int, float]]:
-    """Convex combination of min-max normalised scores: ``sum_i w_i * norm_i(d)``.
-
-    A document absent from list ``i`` scores 0 there (as the worst of that list would). A doc
-    id repeated inside one list keeps its best normalised score.
-    """
-    w = _check_weights(lists, weights)
-    fused: dict[int, float] = {}
-    for weight, ranked in zip(w, lists, strict=True):
-        best: dict[int, float] = {}
-        for doc_id, s in min_max_normalize(ranked):
-            if s > best.get(doc_id, -1.0):
-                best[doc_id] = s
-        for doc_id, s in best.items():
-            fused[doc_id] = fused.get(doc_id, 0.0) + weight * s
     return _sorted(fused)

@@ -14,6 +14,7 @@ import pytest
 
 from indexer.build import build
 from indexer.manifest import IndexDir
+from tests.fixtures.common import REPO
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
 from tests.test_build import settings_for, snapshot
 
@@ -21,12 +22,14 @@ pytestmark = pytest.mark.slow
 
 
 def run_build(index_dir: Path, model: Path, inputs: list[Path], pause: str | None = None):
+    """The real CLI in a subprocess; ``pause``: stop at that phase (tests/fixtures/hooks.py)."""
     env = dict(os.environ, PUBMED_SEARCH_INGEST_BATCH="10", PUBMED_SEARCH_CHUNK_SIZE="16")
-    if pause:
-        env["PUBMED_SEARCH_BUILD_PAUSE"] = pause
-    cmd = [sys.executable, "-m", "pubmed_search.cli", "build", "--index", str(index_dir)]
-    cmd += ["--model", str(model), "--max-length", "128", "--no-progress", *map(str, inputs)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "tests.fixtures.hooks", *(["--pause-at", pause] if pause else [])]
+    cmd += ["build", "--index", str(index_dir), "--model", str(model), "--max-length", "128"]
+    cmd += ["--no-progress", *map(str, inputs)]
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def kill_at(proc: subprocess.Popen, phase: str, timeout: float = 120) -> None:

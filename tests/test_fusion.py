@@ -8,12 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from search.fusion import (
-    K_RRF,
-    min_max_normalize,
-    reciprocal_rank_fusion,
-    weighted_score_fusion,
-)
+from search.fusion import K_RRF, reciprocal_rank_fusion
 
 
 def test_rrf_hand_computed() -> None:
@@ -61,22 +56,18 @@ def test_rrf_bad_arguments() -> None:
     assert reciprocal_rank_fusion([[], []]) == []
 
 
-def test_min_max_normalize() -> None:
-    assert min_max_normalize([(1, 10.0), (2, 5.0), (3, 0.0)]) == [(1, 1.0), (2, 0.5), (3, 0.0)]
-    assert min_max_normalize([(1, 3.0), (2, 3.0)]) == [(1, 1.0), (2, 1.0)]
-    assert min_max_normalize([]) == []
-
-
-def test_weighted_score_fusion_hand_computed() -> None:
-    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]  # normalised 1, 0.5, 0
-    lexical = [(3, 20.0), (4, 10.0)]  # normalised 1, 0
-    fused = dict(weighted_score_fusion([dense, lexical], weights=[0.7, 0.3]))
-    assert fused[1] == pytest.approx(0.7)
-    assert fused[2] == pytest.approx(0.35)
-    assert fused[3] == pytest.approx(0.3)
-    assert fused[4] == pytest.approx(0.0)
-    order = [d for d, _ in weighted_score_fusion([dense, lexical], weights=[0.7, 0.3])]
-    assert order == [1, 2, 3, 4]
+def test_rrf_weighted_hand_computed() -> None:
+    # The engine's hybrid mode: (dense, lexical) weights, the default k.
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]
+    lexical = [(3, 20.0), (4, 10.0)]
+    fused = dict(reciprocal_rank_fusion([dense, lexical], weights=[0.7, 0.3], k_rrf=K_RRF))
+    assert fused[1] == pytest.approx(0.7 / 61)
+    assert fused[2] == pytest.approx(0.7 / 62)
+    assert fused[3] == pytest.approx(0.7 / 63 + 0.3 / 61)
+    assert fused[4] == pytest.approx(0.3 / 62)
+    order = [d for d, _ in reciprocal_rank_fusion([dense, lexical], weights=[0.7, 0.3])]
+    # 3 is in both lists; 1 edges out 2 on rank alone; 4, second of the light list, last.
+    assert order == [3, 1, 2, 4]
 
 
 ranked_lists = st.lists(
@@ -109,10 +100,11 @@ def test_rrf_properties(lists) -> None:
         assert math.isclose(score, expect, rel_tol=1e-12)
 
 
-@given(ranked_lists)
-def test_weighted_fusion_properties(lists) -> None:
-    fused = weighted_score_fusion(lists)
+@given(ranked_lists, st.data())
+def test_weighted_rrf_properties(lists, data) -> None:
+    weights = data.draw(st.lists(st.floats(0, 5), min_size=len(lists), max_size=len(lists)))
+    fused = reciprocal_rank_fusion(lists, weights)
     assert {d for d, _ in fused} == {d for lst in lists for d, _ in lst}
-    assert all(-1e-12 <= s <= len(lists) + 1e-12 for _, s in fused)
+    assert all(-1e-12 <= s <= sum(weights) / (K_RRF + 1) + 1e-12 for _, s in fused)
     scores = [s for _, s in fused]
     assert scores == sorted(scores, reverse=True)

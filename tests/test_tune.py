@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import subprocess
@@ -329,11 +328,13 @@ def test_resume_after_sigkill_continues_from_the_checkpoint(
 
     corpus, model, _ = learnable
     out = tmp_path / "resumed"
-    cmd = [sys.executable, "-m", "pubmed_search.cli", "tune", "--model", str(model),
-           "--out", str(out), "--epochs", "3", "--batch-size", "16", "--max-length", "96",
-           "--lr", "1e-3", "--checkpoint-every", "3", "--no-progress", str(corpus)]  # fmt: skip
-    env = {**os.environ, "PUBMED_SEARCH_TUNE_STEP_SLEEP": "0.4"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = ["tune", "--model", str(model),
+            "--out", str(out), "--epochs", "3", "--batch-size", "16", "--max-length", "96",
+            "--lr", "1e-3", "--checkpoint-every", "3", "--no-progress", str(corpus)]  # fmt: skip
+    # Each step 0.4 s slower (tests/fixtures/hooks.py), so the kill lands mid-training.
+    slow = [sys.executable, "-m", "tests.fixtures.hooks", "--step-sleep", "0.4", *args]
+    cmd = [sys.executable, "-m", "pubmed_search.cli", *args]
+    proc = subprocess.Popen(slow, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sidecar = out / ".tune" / "checkpoint.json"
     deadline = time.monotonic() + 300
     while not sidecar.exists():

@@ -8,9 +8,6 @@
   ordered by doc id; each chunk is one ``.build/chunks/chunk-<first>-<last>.npz`` file
   (:func:`write_chunk`: a temporary name, fsync'd, renamed), so a re-run continues after the
   last finished chunk (:func:`chunks_progress`).
-
-``PUBMED_SEARCH_BUILD_PAUSE=<phase>`` (:func:`pause_hook`) stops a build at a checkpoint so
-that a test can kill it there.
 """
 
 from __future__ import annotations
@@ -19,17 +16,16 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from indexer.models.encoder import Encoder
-from indexer.manifest import atomic_write_bytes
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import SourceStats, iter_records
+from indexer.manifest import atomic_write_bytes
+from indexer.models.encoder import Encoder
 from indexer.store.metadata import ApplyResult, Store
 
 log = logging.getLogger(__name__)
@@ -70,13 +66,6 @@ def open_state(build_dir: Path, staging: int, fingerprint: str) -> tuple[BuildSt
         state = BuildState(staging=staging, fingerprint=fingerprint)
         state.save(state_path)
     return state, state_path
-
-
-def pause_hook(phase: str) -> None:
-    """Test hook: PUBMED_SEARCH_BUILD_PAUSE=<phase> stops here so a test can kill the build."""
-    if os.environ.get("PUBMED_SEARCH_BUILD_PAUSE") == phase:
-        print(f"PAUSED {phase}", flush=True)
-        time.sleep(3600)
 
 
 def file_key(path: Path) -> str:
@@ -126,7 +115,6 @@ def ingest(
                 state.applied[k] = state.applied.get(k, 0) + v
             state.files_done[key] = seen
             state.save(state_path)
-            pause_hook("ingest")
         state.files_complete.append(key)
         state.skipped += stats.skipped
         state.save(state_path)
@@ -179,7 +167,6 @@ def encode_chunks(
             write_chunk(chunks_dir, ids, vecs)
             after = int(ids[-1])
             embedded += len(ids)
-            pause_hook("encode")
     finally:
         if bar is not None:
             bar.close()

@@ -40,16 +40,15 @@ from indexer.build.checkpoint import (
     ingest,
     load_chunks,
     open_state,
-    pause_hook,
 )
-from indexer.models.encoder import Encoder
-from indexer.vectors.types import resolve_factory, train_sample_size
-from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import iter_records
+from indexer.manifest import EncoderInfo, IndexDir, Manifest
+from indexer.models.encoder import Encoder
 from indexer.store.metadata import Store
 from indexer.vectors.file import VectorFile
 from indexer.vectors.index import VectorIndex
+from indexer.vectors.types import resolve_factory, train_sample_size
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +243,6 @@ def _build_locked(
         if prev is not None and not changed:
             shutil.rmtree(idx.build_dir, ignore_errors=True)
             return _summary(prev.version, False, state, 0, store, started, prev)
-        pause_hook("faiss")
         index = _make_index(idx, prev, settings, encoder.dim, x)
         if removed.size:
             index.remove(removed)
@@ -271,7 +269,6 @@ def _build_locked(
             inputs=[str(p) for p in paths],
         )
         idx.write_manifest(manifest)
-        pause_hook("publish")
         idx.publish(staging)
         shutil.rmtree(idx.build_dir, ignore_errors=True)
         for_gone = idx.remove_old_versions(keep=settings.keep_versions)

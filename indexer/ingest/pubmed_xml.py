@@ -101,10 +101,6 @@ def _check_root(path: Path, root: Any) -> None:
         )
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _attr(el: Any, name: str) -> str | None:
     value = el.get(name)
     return " ".join(value.split()) or None if value else None

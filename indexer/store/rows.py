@@ -24,8 +24,8 @@ def encode(a: Article) -> tuple[str, tuple]:
 
     The hash covers everything stored (the abstract derives from the sections): sha256 over
     each field as stored, length-prefixed, so the column JSON is built once and
-    the text is not serialised a second time just to hash it (as ``Article.content_hash``
-    does). Equal hashes <=> equal ``Article.to_dict()``.
+    the text is not serialised a second time just to hash it. Equal hashes <=> equal
+    ``Article.to_dict()``.
     """
     sections = _json(
         [{"text": s.text, "label": s.label, "category": s.category} for s in a.sections]
@@ -45,11 +45,6 @@ def encode(a: Article) -> tuple[str, tuple]:
         a.doi, bool(abstract.strip()), a.embeddable,
     )  # fmt: skip
     return hashlib.sha256(blob).hexdigest()[:32], cols
-
-
-def content_hash(a: Article) -> str:
-    """The hash the store keeps for ``a`` (see :func:`encode`)."""
-    return encode(a)[0]
 
 
 ROW_COLS = (

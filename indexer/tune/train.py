@@ -150,7 +150,6 @@ def run(out: Path, train: list[Pair], heldout: list[Pair], s: TuneSettings,
         save_checkpoint(ckpt_path, state)
 
     log_every = max(1, total // 200)
-    sleep = float(os.environ.get("PUBMED_SEARCH_TUNE_STEP_SLEEP") or 0)  # test hook
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, initial=step, unit="step", desc="tuning", dynamic_ncols=True,
@@ -179,8 +178,6 @@ def run(out: Path, train: list[Pair], heldout: list[Pair], s: TuneSettings,
             bar.update(1)
             if step % s.checkpoint_every == 0 or step == total:
                 checkpoint()
-            if sleep:
-                time.sleep(sleep)
     finally:
         bar.close()
     after = evaluate(model, tokenizer, heldout, s, device)
