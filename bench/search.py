@@ -292,7 +292,7 @@ def bench_size(n: int, args: argparse.Namespace, cache: Path) -> dict:
 
     served = [[h.doc_id for h in engine.search(t, k=10, mode="dense").hits] for t in texts]
     raw = [
-        [d for d, _ in dense_top(state.index, state.vectors, q, 10, all_ids=every, rerank=False)]
+        [d for d, _ in dense_top(state.index, state.vectors, q, 10, all_ids=every, rescore=False)]
         for q in qv
     ]
 
@@ -302,10 +302,10 @@ def bench_size(n: int, args: argparse.Namespace, cache: Path) -> dict:
         )
 
     res["recall@10"] = {"served": recall(served), "index_only": recall(raw)}
-    res["rerank"] = state.rerank
+    res["rescore"] = state.rescore
     log(
         f"n={n}: recall@10 served {res['recall@10']['served']:.3f}, index alone "
-        f"{res['recall@10']['index_only']:.3f} ({info['factory']}, rerank={state.rerank})"
+        f"{res['recall@10']['index_only']:.3f} ({info['factory']}, rescore={state.rescore})"
     )
     base = exact_baseline_ms(root, n, qv, reps=min(args.queries, 30))
     res["latency_ms"]["baseline:exact-numpy"] = percentiles(base)
@@ -402,7 +402,9 @@ def report(results: dict) -> None:
         )
     for r in results["sizes"]:
         b = r["build"]
-        print(f"\nn = {r['n']:,}  index {b['factory']}  params {b['params']}  rerank={r['rerank']}")
+        print(
+            f"\nn = {r['n']:,}  index {b['factory']}  params {b['params']}  rescore={r['rescore']}"
+        )
         print(f"  filtered sets: {r['filtered_set']}")
         print(f"  {'case':28s} {'p50 ms':>8s} {'p99 ms':>8s}")
         for label, v in r["latency_ms"].items():
