@@ -15,12 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 
 from indexer.vectors.types import RESCORE_DEPTH
+
+if TYPE_CHECKING:
+    from indexer.vectors import VectorFile, VectorIndex
+
+Knobs = dict[str, int | None]
+"""Per-query FAISS search parameters (``nprobe``, ``ef_search``); None values are unset."""
 
 EXACT_SUBSET_MAX = 500
 """Filtered sets up to this size are scored exactly from ``vectors.f16`` when the FAISS index
@@ -55,7 +61,9 @@ def _ranked(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
     return [(int(ids[i]), float(scores[i])) for i in order]
 
 
-def exact_top(vectors: Any, ids: np.ndarray, q: np.ndarray, n: int) -> list[tuple[int, float]]:
+def exact_top(
+    vectors: VectorFile, ids: np.ndarray, q: np.ndarray, n: int
+) -> list[tuple[int, float]]:
     """The ``n`` best of ``ids`` by inner product with ``q``, reading vectors in chunks."""
     ids = np.asarray(ids, dtype=np.int64)
     if n <= 0 or ids.size == 0:
@@ -95,7 +103,11 @@ def single_threaded() -> Iterator[None]:
 
 
 def _faiss_top(
-    index: Any, q: np.ndarray, n: int, subset: np.ndarray | None, knobs: Any = None
+    index: VectorIndex,
+    q: np.ndarray,
+    n: int,
+    subset: np.ndarray | None,
+    knobs: Knobs | None = None,
 ) -> list[tuple[int, float]]:
     knobs = {k: v for k, v in (knobs or {}).items() if v is not None}  # nprobe, ef_search
     with single_threaded():
@@ -106,16 +118,16 @@ def _faiss_top(
 
 
 def dense_top(
-    index: Any,
-    vectors: Any,
+    index: VectorIndex,
+    vectors: VectorFile,
     q: np.ndarray,
     n: int,
     *,
     subset: np.ndarray | None = None,
-    all_ids: Any = None,
+    all_ids: Callable[[], np.ndarray] | None = None,
     rescore: bool = False,
     rescore_depth: int = RESCORE_DEPTH,
-    knobs: dict[str, int | None] | None = None,
+    knobs: Knobs | None = None,
 ) -> list[tuple[int, float]]:
     """The ``n`` nearest articles to ``q`` (inner product), best first.
 
@@ -155,14 +167,14 @@ def dense_top(
     return found[:n]
 
 
-def _scores_subsets_exactly(index: Any) -> bool:
+def _scores_subsets_exactly(index: VectorIndex) -> bool:
     """Flat / HNSW indexes (IDMap2) reconstruct small subsets and score them exactly."""
     return str(getattr(index, "factory", "")).startswith("IDMap2")
 
 
 def post_filtered_top(
-    index: Any,
-    vectors: Any,
+    index: VectorIndex,
+    vectors: VectorFile,
     q: np.ndarray,
     n: int,
     *,
@@ -171,7 +183,7 @@ def post_filtered_top(
     rescore: bool = False,
     rescore_depth: int = RESCORE_DEPTH,
     max_fetch: int | None = None,
-    knobs: dict[str, int | None] | None = None,
+    knobs: Knobs | None = None,
 ) -> list[tuple[int, float]] | None:
     """The ``n`` nearest of a filtered set, from unfiltered FAISS candidates that ``keep``
     (ids -> the matching ids) accepts; None when the set is too selective for ``max_fetch``

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,10 @@ from search.params import (
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
 
+if TYPE_CHECKING:
+    from indexer.store import Store
+    from indexer.vectors import VectorFile, VectorIndex
+
 log = logging.getLogger(__name__)
 
 MIN_FUSION_CANDIDATES = 100
@@ -49,9 +54,9 @@ class IndexState:
 
     version: int
     manifest: Manifest
-    index: object  # indexer.vectors.VectorIndex
-    store: object  # indexer.store.Store (read-only)
-    vectors: object  # indexer.vectors.VectorFile (read-only)
+    index: VectorIndex
+    store: Store  # read-only
+    vectors: VectorFile  # read-only
     embedder: QueryEmbedder
     model: str  # the model that embeds queries
     rescore: bool  # re-score dense candidates exactly from the vectors (search.dense)
