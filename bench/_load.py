@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bench._stats import percentile
+
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("hybrid", "dense", "lexical")
 EXPORTS = ("ris", "bibtex", "csv")
@@ -93,14 +95,6 @@ class LoadResult:
             "p99_ms": round(percentile(lat, 99) * 1000, 2),
             "max_ms": round(lat[-1] * 1000, 2) if lat else 0.0,
         }
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted values (0 for none)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, -(-len(sorted_values) * p // 100))
-    return float(sorted_values[int(min(rank, len(sorted_values))) - 1])
 
 
 # the server ------------------------------------------------------------------------------

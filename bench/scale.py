@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._stats import percentile
 from indexer.vectors import VectorIndex, train_sample_size
 from indexer.vectors.types import (
     HNSW_EF_CONSTRUCTION,
@@ -149,8 +150,8 @@ def measure(vi: VectorIndex, base, q, gt, lat_q: int, threads: int, **kw) -> dic
     ms = np.array(times) * 1000
     return {
         "recall@10": round(recall(np.array(got), gt), 4),
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
         "queries": len(q),
         "latency_queries": len(times),
     }

@@ -46,6 +46,7 @@ sys.path.append(str(Path(__file__).resolve().parent))
 from _models import biolinkbert_shape_dir
 from _search_data import DIM, Collection
 
+from bench._stats import percentile
 from indexer.filters import Filters
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.models.encoder import Encoder, EncoderConfig, physical_cores
@@ -203,8 +204,7 @@ def reindex_collection(root: Path, n: int, index_type: str, seed: int) -> dict:
 
 
 def percentiles(ms: list[float]) -> dict:
-    a = np.asarray(ms)
-    return {"p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99)), "n": len(a)}
+    return {"p50": percentile(ms, 50), "p99": percentile(ms, 99), "n": len(ms)}
 
 
 def timed_runs(fn, items, warmup: int = 10) -> list[float]:
@@ -280,8 +280,7 @@ def bench_size(n: int, args: argparse.Namespace, cache: Path) -> dict:
         )
         res["latency_ms"][label] = percentiles(ms)
         log(
-            f"n={n}: {label:24s} p50 {np.percentile(ms, 50):7.2f} ms  "
-            f"p99 {np.percentile(ms, 99):7.2f} ms"
+            f"n={n}: {label:24s} p50 {percentile(ms, 50):7.2f} ms  p99 {percentile(ms, 99):7.2f} ms"
         )
     for fname, f in FILTERS.items():
         res.setdefault("filtered_set", {})[fname] = state.store.count_filtered(f, state.version)
@@ -293,7 +292,7 @@ def bench_size(n: int, args: argparse.Namespace, cache: Path) -> dict:
 
     served = [[h.doc_id for h in engine.search(t, k=10, mode="dense").hits] for t in texts]
     raw = [
-        [d for d, _ in dense_top(state.index, state.vectors, q, 10, all_ids=every, rerank=False)]
+        [d for d, _ in dense_top(state.index, state.vectors, q, 10, all_ids=every, rescore=False)]
         for q in qv
     ]
 
@@ -303,14 +302,14 @@ def bench_size(n: int, args: argparse.Namespace, cache: Path) -> dict:
         )
 
     res["recall@10"] = {"served": recall(served), "index_only": recall(raw)}
-    res["rerank"] = state.rerank
+    res["rescore"] = state.rescore
     log(
         f"n={n}: recall@10 served {res['recall@10']['served']:.3f}, index alone "
-        f"{res['recall@10']['index_only']:.3f} ({info['factory']}, rerank={state.rerank})"
+        f"{res['recall@10']['index_only']:.3f} ({info['factory']}, rescore={state.rescore})"
     )
     base = exact_baseline_ms(root, n, qv, reps=min(args.queries, 30))
     res["latency_ms"]["baseline:exact-numpy"] = percentiles(base)
-    log(f"n={n}: baseline exact numpy  p50 {np.percentile(base, 50):7.2f} ms")
+    log(f"n={n}: baseline exact numpy  p50 {percentile(base, 50):7.2f} ms")
     if args.calibrate:
         res["calibrate"] = calibrate(state, qv)
     engine.close()
@@ -331,7 +330,7 @@ def calibrate(state, qv: np.ndarray) -> list[dict]:
         qs = list(qv[:40])
         ex = timed_runs(lambda q, s=subset: exact_top(state.vectors, s, q, 10), qs, warmup=3)
         fa = timed_runs(lambda q, s=subset: _faiss_top(state.index, q, 10, s), qs, warmup=3)
-        row = {"subset": size, "exact_p50": float(np.median(ex)), "faiss_p50": float(np.median(fa))}
+        row = {"subset": size, "exact_p50": percentile(ex, 50), "faiss_p50": percentile(fa, 50)}
         rows.append(row)
         log(
             f"calibrate {size:>7,}: exact {row['exact_p50']:6.2f} ms  "
@@ -403,7 +402,9 @@ def report(results: dict) -> None:
         )
     for r in results["sizes"]:
         b = r["build"]
-        print(f"\nn = {r['n']:,}  index {b['factory']}  params {b['params']}  rerank={r['rerank']}")
+        print(
+            f"\nn = {r['n']:,}  index {b['factory']}  params {b['params']}  rescore={r['rescore']}"
+        )
         print(f"  filtered sets: {r['filtered_set']}")
         print(f"  {'case':28s} {'p50 ms':>8s} {'p99 ms':>8s}")
         for label, v in r["latency_ms"].items():

@@ -1,5 +1,9 @@
 """Dense retrieval over one index version: FAISS, exact scoring of subsets, exact re-scoring.
 
+*Re-scoring* (``rescore``) is exact fp16 scoring of a lossy index's approximate candidates,
+``rescore_depth`` of them (``indexer.vectors.types.RESCORE_DEPTH``, recorded in the index
+parameters); it is not the cross-encoder *re-ranking* of ``search.rerank``.
+
 Guarantee: when ``n`` candidates exist (in the whole index, or in a filtered subset), ``n``
 are returned. An approximate index that comes back short (an IVF list too sparse for the
 filtered subset, an HNSW graph cut off by the selector) falls back to exact scoring with
@@ -11,10 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
+
+from indexer.vectors.types import RESCORE_DEPTH
+
+if TYPE_CHECKING:
+    from indexer.vectors import VectorFile, VectorIndex
+
+Knobs = dict[str, int | None]
+"""Per-query FAISS search parameters (``nprobe``, ``ef_search``); None values are unset."""
 
 EXACT_SUBSET_MAX = 500
 """Filtered sets up to this size are scored exactly from ``vectors.f16`` when the FAISS index
@@ -27,13 +39,9 @@ sets). Measured by ``bench/search.py --calibrate-only`` on the 100k collection (
 conversion dominate)."""
 
 EXACT_CHUNK = 65_536
-RERANK_FACTOR = 4
-RERANK_MIN = 400
-"""A lossy index (PQ / SQ codes) fetches max(RERANK_MIN, RERANK_FACTOR * n) candidates and
-re-scores them exactly with the stored vectors. Measured on the bench's 1M collection
-(IVF4000,PQ48x8, nprobe 250, 40 queries): recall@10 against exact search 0.36 without
-re-scoring, 0.897 / 0.973 / 1.000 re-scoring the top 100 / 200 / 400 (p50 9.7 / 11.1 /
-10.5 ms on the loaded 2-core VM), 800 costs 36 ms."""
+RESCORE_FACTOR = 4
+"""A lossy index (PQ / SQ codes) fetches max(rescore_depth, RESCORE_FACTOR * n) candidates and
+re-scores them exactly with the stored vectors (see ``RESCORE_DEPTH``)."""
 
 
 POSTFILTER_MARGIN = 1.5
@@ -47,19 +55,15 @@ candidates 224 ms vs listing the 4,091 matching ids 140 ms; checking 233 candida
 vs listing the 71,454 matching ids 510 ms."""
 
 
-def is_lossy(factory: str) -> bool:
-    """True for index types whose scores are approximations of the inner product."""
-    f = factory.upper()
-    return "PQ" in f or "SQ" in f or "LSH" in f
-
-
 def _ranked(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
     """(id, score) best first; equal scores by ascending id, so results are deterministic."""
     order = np.lexsort((ids, -scores))
     return [(int(ids[i]), float(scores[i])) for i in order]
 
 
-def exact_top(vectors: Any, ids: np.ndarray, q: np.ndarray, n: int) -> list[tuple[int, float]]:
+def exact_top(
+    vectors: VectorFile, ids: np.ndarray, q: np.ndarray, n: int
+) -> list[tuple[int, float]]:
     """The ``n`` best of ``ids`` by inner product with ``q``, reading vectors in chunks."""
     ids = np.asarray(ids, dtype=np.int64)
     if n <= 0 or ids.size == 0:
@@ -99,7 +103,11 @@ def single_threaded() -> Iterator[None]:
 
 
 def _faiss_top(
-    index: Any, q: np.ndarray, n: int, subset: np.ndarray | None, knobs: Any = None
+    index: VectorIndex,
+    q: np.ndarray,
+    n: int,
+    subset: np.ndarray | None,
+    knobs: Knobs | None = None,
 ) -> list[tuple[int, float]]:
     knobs = {k: v for k, v in (knobs or {}).items() if v is not None}  # nprobe, ef_search
     with single_threaded():
@@ -110,25 +118,26 @@ def _faiss_top(
 
 
 def dense_top(
-    index: Any,
-    vectors: Any,
+    index: VectorIndex,
+    vectors: VectorFile,
     q: np.ndarray,
     n: int,
     *,
     subset: np.ndarray | None = None,
-    all_ids: Any = None,
-    rerank: bool = False,
-    rescore: int | None = None,
-    knobs: dict[str, int | None] | None = None,
+    all_ids: Callable[[], np.ndarray] | None = None,
+    rescore: bool = False,
+    rescore_depth: int = RESCORE_DEPTH,
+    knobs: Knobs | None = None,
 ) -> list[tuple[int, float]]:
     """The ``n`` nearest articles to ``q`` (inner product), best first.
 
-    ``rescore``: re-score at least this many candidates (the manifest's
-    ``faiss_params["rescore"]``); ``knobs``: per-query ``nprobe`` / ``ef_search``.
+    ``rescore``: fetch ``max(rescore_depth, RESCORE_FACTOR * n)`` candidates and re-score them
+    exactly (``rescore_depth``: the index's recorded depth, see
+    ``indexer.vectors.rescore_depth``); ``knobs``: per-query ``nprobe`` / ``ef_search``.
 
     ``subset``: the only doc ids allowed (a filtered set), or None for the whole index.
     ``all_ids``: a callable giving every id in the index, used only by the exact fallback
-    of an unfiltered search. ``rerank``: fetch more candidates and re-score them exactly.
+    of an unfiltered search.
     """
     q = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
     if n <= 0:
@@ -146,34 +155,35 @@ def dense_top(
         n = min(n, available)
         if n == 0:
             return []
-    depth = max(RERANK_MIN, n * RERANK_FACTOR, int(rescore or 0))
-    fetch = min(available, depth) if rerank else n
+    depth = max(rescore_depth, n * RESCORE_FACTOR)
+    fetch = min(available, depth) if rescore else n
     found = _faiss_top(index, q, fetch, subset, knobs)
     if len(found) < n:  # the approximate index came back short: score exactly
         ids = subset if subset is not None else np.asarray(all_ids(), dtype=np.int64)
         return exact_top(vectors, ids, q, n)
-    if rerank:
+    if rescore:
         cand = np.fromiter((d for d, _ in found), dtype=np.int64, count=len(found))
         return exact_top(vectors, cand, q, n)
     return found[:n]
 
 
-def _scores_subsets_exactly(index: Any) -> bool:
+def _scores_subsets_exactly(index: VectorIndex) -> bool:
     """Flat / HNSW indexes (IDMap2) reconstruct small subsets and score them exactly."""
     return str(getattr(index, "factory", "")).startswith("IDMap2")
 
 
 def post_filtered_top(
-    index: Any,
-    vectors: Any,
+    index: VectorIndex,
+    vectors: VectorFile,
     q: np.ndarray,
     n: int,
     *,
     keep: Callable[[np.ndarray], np.ndarray],
     selectivity: float,
-    rerank: bool = False,
+    rescore: bool = False,
+    rescore_depth: int = RESCORE_DEPTH,
     max_fetch: int | None = None,
-    knobs: dict[str, int | None] | None = None,
+    knobs: Knobs | None = None,
 ) -> list[tuple[int, float]] | None:
     """The ``n`` nearest of a filtered set, from unfiltered FAISS candidates that ``keep``
     (ids -> the matching ids) accepts; None when the set is too selective for ``max_fetch``
@@ -181,10 +191,11 @@ def post_filtered_top(
 
     Exact for a flat index: the top ``fetch`` of everything contain the top ``n`` of the
     set as soon as ``n`` of them match; as approximate as an unfiltered search otherwise.
+    ``rescore``: the best ``max(n, rescore_depth)`` that match are re-scored exactly.
     """
     q = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
     ntotal = int(index.ntotal)
-    target = max(n, RERANK_MIN) if rerank else n
+    target = max(n, rescore_depth) if rescore else n
     max_fetch = POSTFILTER_MAX_FETCH if max_fetch is None else max_fetch
     if n <= 0 or selectivity <= 0 or ntotal == 0:
         return None
@@ -205,7 +216,7 @@ def post_filtered_top(
         fetch = min(limit, fetch * 4)
     if len(kept) < n:
         return None
-    if rerank:  # the best ``target`` by approximate score, re-scored exactly
+    if rescore:  # the best ``target`` by approximate score, re-scored exactly
         cand = np.fromiter((d for d, _ in kept[:target]), dtype=np.int64)
         return exact_top(vectors, cand, q, n)
     return kept[:n]

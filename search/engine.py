@@ -15,12 +15,14 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.filters import Filters
 from indexer.manifest import IndexDir, Manifest
-from search.dense import dense_top, is_lossy, post_filtered_top
+from indexer.vectors.types import is_lossy, rescore_depth
+from search.dense import dense_top, post_filtered_top
 from search.embedding import LRUCache, QueryEmbedder
 from search.fusion import K_RRF, reciprocal_rank_fusion
 from search.hits import build_hits
@@ -35,6 +37,10 @@ from search.params import (
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
 
+if TYPE_CHECKING:
+    from indexer.store import Store
+    from indexer.vectors import VectorFile, VectorIndex
+
 log = logging.getLogger(__name__)
 
 MIN_FUSION_CANDIDATES = 100
@@ -48,12 +54,13 @@ class IndexState:
 
     version: int
     manifest: Manifest
-    index: object  # indexer.vectors.VectorIndex
-    store: object  # indexer.store.Store (read-only)
-    vectors: object  # indexer.vectors.VectorFile (read-only)
+    index: VectorIndex
+    store: Store  # read-only
+    vectors: VectorFile  # read-only
     embedder: QueryEmbedder
     model: str  # the model that embeds queries
-    rerank: bool
+    rescore: bool  # re-score dense candidates exactly from the vectors (search.dense)
+    rescore_depth: int  # ... at least this many (the index's recorded depth)
     # Per-version caches of filter evaluations (a Filters is hashable): counts, and the
     # (rarely needed) materialised id sets of filters too selective to post-filter.
     counts: LRUCache = field(default_factory=lambda: LRUCache(FILTER_COUNT_CACHE))
@@ -98,7 +105,7 @@ class SearchEngine:
         model: str | None = None,
         query_model: str | None = None,
         device: str = "auto",
-        rerank: bool | None = None,
+        rescore: bool | None = None,
         cache_size: int = 1024,
         reranker: str | CrossEncoderReranker | None = None,
         rerank_top_n: int = DEFAULT_TOP_N,
@@ -114,7 +121,7 @@ class SearchEngine:
         self._model_override = model
         self._query_model_override = query_model
         self._device = device
-        self._rerank = rerank
+        self._rescore = rescore
         self.query_cache = LRUCache(cache_size)
         self._embedders: dict[str, QueryEmbedder] = {}
         self._reload_lock = threading.Lock()
@@ -127,7 +134,7 @@ class SearchEngine:
         model: str | None = None,
         query_model: str | None = None,
         device: str = "auto",
-        rerank: bool | None = None,
+        rescore: bool | None = None,
         cache_size: int = 1024,
         reranker: str | CrossEncoderReranker | None = None,
         rerank_top_n: int = DEFAULT_TOP_N,
@@ -135,18 +142,19 @@ class SearchEngine:
         """Open the published version of ``index_dir``.
 
         ``model`` / ``query_model``: local copies of the index's models (their fingerprints
-        must equal the manifest's, else :class:`ModelMismatchError`). ``rerank``: re-score
-        approximate candidates with the stored vectors (None: only for lossy PQ/SQ indexes).
-        ``reranker``: a cross-encoder (hub id, directory or loaded
+        must equal the manifest's, else :class:`ModelMismatchError`). ``rescore``: re-score
+        approximate dense candidates exactly with the stored vectors, as many as the index
+        records (None: only for lossy PQ/SQ indexes); not to be confused with ``reranker``:
+        a cross-encoder (hub id, directory or loaded
         :class:`~search.rerank.CrossEncoderReranker`) that ``search(..., rerank=True)`` uses
-        to re-score the top ``rerank_top_n`` candidates.
+        to re-rank the top ``rerank_top_n`` candidates.
         """
         engine = cls(
             index_dir,
             model=model,
             query_model=query_model,
             device=device,
-            rerank=rerank,
+            rescore=rescore,
             cache_size=cache_size,
             reranker=reranker,
             rerank_top_n=rerank_top_n,
@@ -177,8 +185,14 @@ class SearchEngine:
             embedders=self._embedders,
             cache=self.query_cache,
         )
-        rerank = is_lossy(manifest.faiss_factory) if self._rerank is None else self._rerank
-        return IndexState(version=manifest.version, manifest=manifest, rerank=rerank, **parts)
+        rescore = is_lossy(manifest.faiss_factory) if self._rescore is None else self._rescore
+        return IndexState(
+            version=manifest.version,
+            manifest=manifest,
+            rescore=rescore,
+            rescore_depth=rescore_depth(manifest.faiss_params),
+            **parts,
+        )
 
     def reload_if_changed(self) -> bool:
         """Open and swap in the version CURRENT names if it is not the one being served.
@@ -245,7 +259,8 @@ class SearchEngine:
                 want,
                 keep=lambda ids: state.matching(filters, ids),
                 selectivity=total / max(1, state.index.ntotal),
-                rerank=state.rerank,
+                rescore=state.rescore,
+                rescore_depth=state.rescore_depth,
                 knobs=knobs,
             )
         if ranked is None:
@@ -256,8 +271,8 @@ class SearchEngine:
                 want,
                 subset=None if filters is None else state.filter_subset(filters),
                 all_ids=state.all_ids,
-                rerank=state.rerank,
-                rescore=state.manifest.faiss_params.get("rescore"),
+                rescore=state.rescore,
+                rescore_depth=state.rescore_depth,
                 knobs=knobs,
             )
         if exclude is not None:
@@ -282,9 +297,9 @@ class SearchEngine:
         ``mode``: "dense" (embedding inner product), "lexical" (BM25) or "hybrid" (both,
         fused by reciprocal rank fusion with k=60 and ``weights`` (dense, lexical), default
         1/1; score = fused RRF score). ``total``: see :class:`SearchResponse`.
-        ``rerank``: re-score the mode's top ``rerank_top_n`` candidates with the engine's
-        cross-encoder and reorder them (scores become its logits; ``reranked``/``rerank_ms``
-        in the response); needs an engine opened with ``reranker``.
+        ``rerank``: re-rank the mode's top ``rerank_top_n`` candidates with the engine's
+        cross-encoder (their scores become its logits; ``reranked``/``rerank_ms`` in the
+        response); needs an engine opened with ``reranker``.
         ``nprobe`` / ``ef_search``: IVF lists probed / HNSW search breadth for this query
         (None: the index's own, recorded in the manifest's ``faiss_params``).
         """

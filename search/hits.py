@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from search.results import Hit
 from search.snippets import make_snippet
+
+if TYPE_CHECKING:
+    from indexer.store import Store
 
 log = logging.getLogger(__name__)
 
 
 def build_hits(
-    store: Any, ranked: list[tuple[int, float]], query: str, first_rank: int
+    store: Store, ranked: list[tuple[int, float]], query: str, first_rank: int
 ) -> list[Hit]:
     """Hits for ``ranked`` (doc id, score) pairs, numbered from ``first_rank``."""
     if not ranked:

@@ -8,7 +8,7 @@ another model would make the nearest neighbours meaningless, so a mismatch is an
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypedDict
 
 from indexer.manifest import IndexDir, Manifest
 from indexer.models.encoder import Encoder, EncoderConfig
@@ -90,6 +90,16 @@ def load_embedder(
     return embedder
 
 
+class StateParts(TypedDict):
+    """What :func:`load_state_parts` opens: :class:`search.engine.IndexState` fields."""
+
+    index: VectorIndex
+    store: Store  # read-only
+    vectors: VectorFile  # read-only
+    embedder: QueryEmbedder
+    model: str  # the model that embeds queries
+
+
 def load_state_parts(
     index_dir: IndexDir,
     manifest: Manifest,
@@ -99,8 +109,9 @@ def load_state_parts(
     device: str,
     embedders: dict[str, QueryEmbedder],
     cache: LRUCache,
-) -> dict[str, Any]:
-    """Keyword arguments for :class:`search.engine.IndexState` (all but manifest/version)."""
+) -> StateParts:
+    """Keyword arguments for :class:`search.engine.IndexState` (the version's files and query
+    embedder; the engine adds the manifest, version and re-scoring)."""
     embedder = load_embedder(
         manifest,
         model=model,
@@ -114,10 +125,6 @@ def load_state_parts(
     vectors = VectorFile(index_dir.vectors_path, dim, readonly=True)
     store = Store(manifest.store_url or index_dir.default_store_url(), readonly=True)
     query_name = manifest.encoder.query_model or manifest.encoder.model
-    return {
-        "index": index,
-        "store": store,
-        "vectors": vectors,
-        "embedder": embedder,
-        "model": query_name,
-    }
+    return StateParts(
+        index=index, store=store, vectors=vectors, embedder=embedder, model=query_name
+    )

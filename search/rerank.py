@@ -1,8 +1,11 @@
-"""Cross-encoder re-ranking: re-score the top candidates of a search with a (query, article) model.
+"""Cross-encoder re-ranking: reorder the top candidates of a search by a (query, article) model.
+
+(Not the exact fp16 *re-scoring* of approximate dense candidates: that is ``rescore`` in
+``search.dense``.)
 
 A cross-encoder reads the query and the article together (e.g. NCBI's MedCPT-Cross-Encoder)
 and gives one relevance logit; it is far slower than a bi-encoder, so only the top N
-candidates (default 50) of the chosen retrieval mode are re-scored and reordered.
+candidates (default 50) of the chosen retrieval mode are scored by it and reordered.
 
 ``CrossEncoderReranker.load(name_or_path)`` uses ``AutoModelForSequenceClassification``: with
 one label its logit is the score; with two labels the positive class's logit (index 1).

@@ -79,8 +79,8 @@ class SearchResponse:
     hits: list[Hit]
     version: int = 0
     filters: dict[str, Any] = field(default_factory=dict)
-    reranked: bool = False  # the top candidates were re-scored by a cross-encoder
-    rerank_ms: float | None = None  # time of that re-scoring (included in took_ms)
+    reranked: bool = False  # the top candidates were re-ranked by a cross-encoder
+    rerank_ms: float | None = None  # time of that re-ranking (included in took_ms)
 
     def to_dict(self) -> dict[str, Any]:
         d = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "hits"}

@@ -221,3 +221,16 @@ def test_int8_index_records_quantisation_for_queries_and_updates(
     assert IndexDir(index_dir).read_manifest().encoder.quantize == "int8"
     with pytest.raises(BuildError, match="cannot be mixed"):
         build(index_dir, [more], settings_for(tiny_model_dir, quantize="none"))
+
+
+def test_an_update_replaces_the_old_rescore_field() -> None:
+    """A manifest from before ``rescore_depth`` recorded ``rescore``; the next build's
+    parameters carry the index's own depth only (other recorded parameters are kept)."""
+    from types import SimpleNamespace
+
+    from indexer.build.pipeline import _faiss_params
+
+    prev = SimpleNamespace(faiss_params={"factory": "IVF8,PQ8", "rescore": 200, "train_size": 9})
+    index = SimpleNamespace(params={"factory": "IVF8,PQ8", "rescore_depth": 400}, train_size=None)
+    got = _faiss_params(prev, index)
+    assert got == {"factory": "IVF8,PQ8", "rescore_depth": 400, "train_size": 9}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import search.dense as dense
-from indexer.vectors import VectorFile, VectorIndex
-from search.dense import dense_top, exact_top, is_lossy, post_filtered_top
+from indexer.vectors import VectorFile, VectorIndex, is_lossy
+from search.dense import dense_top, exact_top, post_filtered_top
 
 DIM = 32
 
@@ -128,22 +128,22 @@ def pq_index(data) -> VectorIndex:
     return index
 
 
-def test_lossy_index_is_reranked_with_exact_scores(data, pq_index) -> None:
+def test_lossy_index_is_rescored_with_exact_scores(data, pq_index) -> None:
     ids, _, vf, q = data
     index = pq_index
     assert is_lossy(index.factory) and not is_lossy("IDMap2,HNSW32")
     index.index.nprobe = 8
-    recall_plain, recall_rerank = [], []
+    recall_plain, recall_rescore = [], []
     for qi in q:
         want = set(truth(vf, ids, qi, 10)[0])
         plain = dense_top(index, vf, qi, 10, all_ids=lambda: ids)
-        rer = dense_top(index, vf, qi, 10, all_ids=lambda: ids, rerank=True)
+        rer = dense_top(index, vf, qi, 10, all_ids=lambda: ids, rescore=True)
         recall_plain.append(len(want & {d for d, _ in plain}) / 10)
-        recall_rerank.append(len(want & {d for d, _ in rer}) / 10)
+        recall_rescore.append(len(want & {d for d, _ in rer}) / 10)
         exact = dict(zip(ids.tolist(), (vf.read(ids) @ qi).tolist(), strict=True))
         assert all(s == pytest.approx(exact[d], abs=1e-6) for d, s in rer)
-    assert np.mean(recall_rerank) > np.mean(recall_plain)
-    assert np.mean(recall_rerank) >= 0.9
+    assert np.mean(recall_rescore) > np.mean(recall_plain)
+    assert np.mean(recall_rescore) >= 0.9
 
 
 def test_post_filter_escalates_until_enough_match(data) -> None:
@@ -173,12 +173,12 @@ def test_post_filter_escalates_until_enough_match(data) -> None:
     assert small is None  # the budget ran out before 10 matched
 
 
-def test_post_filter_with_rerank_rescores_exactly(data, pq_index) -> None:
+def test_post_filter_with_rescore_is_exact(data, pq_index) -> None:
     ids, _, vf, q = data
     index = pq_index
     even = ids[ids % 2 == 0]
     got = post_filtered_top(
-        index, vf, q[4], 10, keep=lambda c: np.intersect1d(c, even), selectivity=0.5, rerank=True
+        index, vf, q[4], 10, keep=lambda c: np.intersect1d(c, even), selectivity=0.5, rescore=True
     )
     assert got is not None and all(d % 2 == 0 for d, _ in got)
     exact = dict(zip(ids.tolist(), (vf.read(ids) @ q[4]).tolist(), strict=True))

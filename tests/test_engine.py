@@ -668,7 +668,7 @@ def typed_index(request, tmp_path_factory, tiny_model_dir, tiny_corpus) -> Path:
 def test_every_index_type_filters_and_fills_pages(typed_index, rows, dense_path) -> None:
     with SearchEngine.open(typed_index) as eng:
         factory = eng.state.manifest.faiss_factory
-        assert eng.state.rerank == ("PQ" in factory)  # lossy codes are re-scored exactly
+        assert eng.state.rescore == ("PQ" in factory)  # lossy codes are re-scored exactly
         q = eng.embed_query("carcinoma biopsy")
         for f in (None, *FILTER_CASES[:8]):
             matching = [p for p, row in rows.items() if f is None or matches(row, f)]
@@ -713,3 +713,38 @@ def test_asymmetric_pair_embeds_queries_with_the_query_model(
         assert_exact_top(r.hits, brute_force(eng, q, list(rows)), 8)
     with pytest.raises(ModelMismatchError, match="query model"):
         SearchEngine.open(tmp_path / "index", query_model=str(tiny_model_dir))
+
+
+def test_dense_paths_rescore_the_depth_the_index_records(tiny_index, tmp_path) -> None:
+    """Both dense paths re-score as many candidates as the manifest records (spy on the
+    vector file); a manifest from before ``rescore_depth`` reads as the floor."""
+    from indexer.manifest import IndexDir
+    from indexer.vectors.types import RESCORE_DEPTH, rescore_depth
+
+    root = tmp_path / "index"
+    shutil.copytree(tiny_index, root)
+    index_dir = IndexDir(root)
+    manifest = index_dir.read_manifest()
+    base = {k: v for k, v in manifest.faiss_params.items() if k not in ("rescore", "rescore_depth")}
+    everything = Filters(year_from=1000)  # post-filtered: matches all, selectivity 1
+
+    def reads(params: dict, filters: Filters | None) -> tuple[int, list[int]]:
+        index_dir.write_manifest(dataclasses.replace(manifest, faiss_params={**base, **params}))
+        with SearchEngine.open(root, rescore=True) as eng:
+            seen: list[int] = []
+            vectors = eng.state.vectors
+            read = vectors.read
+            vectors.read = lambda ids: (seen.append(len(ids)), read(ids))[1]
+            hits = eng.search("carcinoma biopsy", k=3, mode="dense", filters=filters).hits
+            assert len(hits) == 3
+            return eng.state.rescore_depth, seen
+
+    n_docs = 120
+    for depth in (30, 50):
+        for filters in (None, everything):
+            assert reads({"rescore_depth": depth}, filters) == (depth, [depth]), filters
+    assert reads({"rescore_depth": 5}, None) == (5, [12])  # at least 4 * k
+    # Older indexes recorded "rescore": 200 but were searched with the floor, as now.
+    assert reads({"rescore": 200}, None) == (RESCORE_DEPTH, [min(n_docs, RESCORE_DEPTH)])
+    assert rescore_depth({"rescore": 200}) == RESCORE_DEPTH == rescore_depth({})
+    assert rescore_depth({"rescore": 200, "rescore_depth": 250}) == 250

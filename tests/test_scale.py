@@ -95,7 +95,7 @@ def test_params_recorded_and_mmap_answers_identically(factory: str, tmp_path: Pa
     vi = _build(factory, ids, x)
     p = vi.params
     assert p["factory"] == factory and p["nlist"] == 16
-    assert p["nprobe"] == min(16, NPROBE_LOSSY) and p["rescore"] == RESCORE_DEPTH
+    assert p["nprobe"] == min(16, NPROBE_LOSSY) and p["rescore_depth"] == RESCORE_DEPTH
     assert vi.train_size == 3000
     if "PQ" in factory:
         assert (p["M"], p["nbits"]) == (8, 6)
@@ -127,12 +127,18 @@ def test_rescoring_from_fp16_vectors_restores_recall(factory: str, tmp_path: Pat
     q = _clustered(40, seed=9)[1]
     want = _exact(q, ids, x, 10)
 
-    def recall(rerank: bool) -> float:
+    def recall(rescore: bool) -> float:
         got = [
             [
                 d
                 for d, _ in dense_top(
-                    vi, vf, qi, 10, rerank=rerank, rescore=RESCORE_DEPTH, knobs={"nprobe": 16}
+                    vi,
+                    vf,
+                    qi,
+                    10,
+                    rescore=rescore,
+                    rescore_depth=RESCORE_DEPTH,
+                    knobs={"nprobe": 16},
                 )
             ]
             for qi in q

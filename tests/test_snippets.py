@@ -122,9 +122,9 @@ WORDS = st.sampled_from(
 
 
 def per_word_matches(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
-    """The definition: every maximal \\w+ run whose lower-case form is a form of a term."""
-    import re
-
+    """The definition: every word (``indexer.text.WORD`` run) whose lower-case form is a form
+    of a term."""
+    from indexer.text import WORD
     from search.snippets import MAX_TERMS, _forms
 
     table: dict[str, int] = {}
@@ -132,7 +132,7 @@ def per_word_matches(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
         for form in _forms(term):
             table.setdefault(form, i)
     out = []
-    for m in re.finditer(r"\w+", text):
+    for m in WORD.finditer(text):
         i = table.get(m.group().lower())
         if i is not None:
             out.append((m.start(), m.end(), i))

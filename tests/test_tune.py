@@ -23,7 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexer.records import Article, Deletion, Section
-from indexer.tune.data import BM25, collect_pairs, holdout_size, make_pair, select, tokenize
+from indexer.text import terms
+from indexer.tune.data import BM25, collect_pairs, holdout_size, make_pair, select
 from tests.fixtures.common import REPO
 from tests.fixtures.indexes import write_jsonl
 from tests.fixtures.models import build_tiny_bert
@@ -149,10 +150,10 @@ def test_select_is_seeded_and_disjoint(n: int, seed: int, max_pairs: int | None)
 
 
 def _bm25_brute(texts: list[str], query: str, k1: float = 1.2, b: float = 0.75) -> np.ndarray:
-    docs = [tokenize(t) for t in texts]
+    docs = [terms(t) for t in texts]
     avgdl = sum(map(len, docs)) / len(docs)
     scores = np.zeros(len(docs))
-    for term in set(tokenize(query)):
+    for term in set(terms(query)):
         df = sum(term in d for d in docs)
         if not df:
             continue
@@ -198,7 +199,7 @@ def test_in_memory_negatives_are_lexical_and_never_the_positive(learnable) -> No
     shared = 0
     for p in with_neg:
         assert p.negative_pmid != p.pmid and p.negative == positives[p.negative_pmid]
-        shared += bool(set(tokenize(p.query)) & set(tokenize(p.negative)))
+        shared += bool(set(terms(p.query)) & set(terms(p.negative)))
     assert shared == len(with_neg)
 
 
@@ -384,7 +385,7 @@ def test_bm25_negatives_from_an_index_store(tiny_index, tiny_corpus, tiny_model_
         assert p.negative_pmid != p.pmid and p.negative_pmid not in avoid
         row = by_pmid[p.negative_pmid]
         assert p.negative == " ".join(s["text"] for s in row["sections"])
-        assert set(tokenize(p.query)) & set(tokenize(row["title"] + " " + p.negative))
+        assert set(terms(p.query)) & set(terms(row["title"] + " " + p.negative))
     # The same through the CLI: negatives from --index's store, tuned model written.
     out = tmp_path / "out"
     result = CliRunner().invoke(

@@ -10,7 +10,7 @@
   published version (default 5; 0 disables; SIGHUP reloads too, see ``web.reload``).
 - ``RERANK_MODEL``: a cross-encoder (directory or hub id) that searches may ask for with
   ``rerank=true`` (default None: re-ranking unavailable).
-- ``RERANK_TOP_N``: how many top candidates the cross-encoder re-scores (default 50).
+- ``RERANK_TOP_N``: how many top candidates the cross-encoder re-ranks (default 50).
 - ``ENGINE``: an already open ``SearchEngine`` to serve instead of opening ``INDEX_DIR``.
 """
 

@@ -58,7 +58,7 @@ class SearchParams:
     page: int = 1
     format: str = "json"
     filters: Filters = field(default_factory=Filters)
-    rerank: bool = False  # re-score the top candidates with the server's cross-encoder
+    rerank: bool = False  # re-rank the top candidates with the server's cross-encoder
     nprobe: int | None = None  # IVF lists to probe (None: the index's own setting)
     ef_search: int | None = None  # HNSW search breadth (None: the index's own setting)
 

@@ -283,6 +283,7 @@ def _build_locked(
 def _faiss_params(prev: Manifest | None, index: VectorIndex) -> dict[str, Any]:
     """The index's parameters, with the training sample size (kept from the first build)."""
     params = dict(prev.faiss_params) if prev is not None else {}
+    params.pop("rescore", None)  # the re-score depth before it was named rescore_depth
     params.update(index.params)
     if index.train_size is not None:
         params["train_size"] = int(index.train_size)

@@ -1,7 +1,7 @@
 """Lexical (BM25-style) retrieval over title + abstract for the metadata store.
 
-The user's words are never query syntax: :func:`query_tokens` splits the text into unicode
-letter/digit runs, drops a small English stopword list (unless nothing else is left) and the
+The user's words are never query syntax: :func:`query_tokens` splits the text into words and
+drops the stop words (``indexer.text``; unless nothing else is left) and the
 backend gets each token as a quoted phrase (FTS5) or a ``plainto_tsquery`` bind parameter
 (PostgreSQL), OR-ed together: any term may match, more and rarer terms rank higher.
 
@@ -32,12 +32,14 @@ budget ``LEXICAL_BUDGET_PG`` (its per-row ranking is several times dearer than F
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
+
+from indexer.text import STOP_WORDS, distinct
+from indexer.text import words as text_words
 
 LEXICAL_BUDGET = 2000
 LEXICAL_BUDGET_PG = 1000  # ts_rank costs ~20-40 us a row (tsvector detoast + rank) vs ~4-8
@@ -45,23 +47,11 @@ PROBE_CAP = 8_000
 MAX_TOKENS = 32
 MAX_QUERY_CHARS = 4000
 
-STOPWORDS = frozenset(
-    """a about after all also an and any are as at be been being between both but by can
-    could did do does done during each either for from had has have having he her here
-    hers him his how i if in into is it its itself just may me might more most much must my
-    no nor not of on once only or other our out over own same she should so some such than
-    that the their them then there these they this those through to too under until up
-    upon very was we were what when where whether which while who whom whose why will with
-    within without would yes yet you your""".split()
-)
-
-_WORD = re.compile(r"[^\W_]+")
-
 
 def query_tokens(query: str) -> list[str]:
-    """Lower-cased word tokens of ``query`` (stopwords dropped unless only stopwords)."""
-    words = list(dict.fromkeys(_WORD.findall(query[:MAX_QUERY_CHARS].lower())))
-    content = [w for w in words if w not in STOPWORDS]
+    """Distinct terms of ``query`` (``indexer.text``), or its stop words when it has no term."""
+    words = distinct(text_words(query[:MAX_QUERY_CHARS]))
+    content = [w for w in words if w not in STOP_WORDS]
     return (content or words)[:MAX_TOKENS]
 
 

@@ -58,6 +58,16 @@ class ApplyResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass(slots=True)
+class _Current:
+    """The row of a PMID that :meth:`Store.apply` compares the PMID's next record with."""
+
+    doc_id: int | None  # None: not stored yet, a pending insert of this batch
+    pmid_version: int
+    content_hash: str
+    pending: int = -1  # a pending insert's index in the batch's inserts
+
+
 def _ids(rows: Iterable) -> np.ndarray:
     return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
@@ -125,8 +135,7 @@ class Store:
         if not recs:
             return res
         with self._writer.begin() as conn:
-            # pmid -> [doc_id or None (pending insert), pmid_version, content_hash, pending idx]
-            cur: dict[int, list | None] = {}
+            cur: dict[int, _Current | None] = {}  # pmid -> its current row (None: deleted)
             start: dict[int, tuple[int, str]] = {}  # pmid -> the stored row visible at S
             pmids = sorted({r.pmid for r in recs})
             sql = text(
@@ -135,10 +144,10 @@ class Store:
             ).bindparams(bindparam("pmids", expanding=True))
             for chunk in _chunks(pmids):
                 for doc_id, pmid, pv, h in conn.execute(sql, {"pmids": list(chunk), "v": version}):
-                    cur[int(pmid)] = [int(doc_id), int(pv), h, -1]
+                    cur[int(pmid)] = _Current(int(doc_id), int(pv), h)
                     start[int(pmid)] = (int(doc_id), h)
             removed: set[int] = set()
-            pending: list[tuple[Article, str] | None] = []
+            pending: list[tuple[Article, tuple[str, tuple]] | None] = []
             for rec in recs:
                 c = cur.get(rec.pmid)
                 if isinstance(rec, Deletion):
@@ -146,13 +155,13 @@ class Store:
                         res.missing_deletes += 1
                         continue
                     res.deleted += 1
-                elif c is not None and c[1] > rec.version:
+                elif c is not None and c.pmid_version > rec.version:
                     res.older_skipped += 1
                     continue
                 else:
                     enc = encode(rec)
                     h = enc[0]
-                    if c is not None and c[2] == h:
+                    if c is not None and c.content_hash == h:
                         res.unchanged += 1
                         continue
                     res.not_embeddable += not rec.embeddable
@@ -161,27 +170,33 @@ class Store:
                     else:
                         res.replaced += 1
                 if c is not None:  # supersede the current row (stored or pending in this batch)
-                    if c[0] is not None:
-                        removed.add(c[0])
+                    if c.doc_id is not None:
+                        removed.add(c.doc_id)
                     else:
-                        pending[c[3]] = None
+                        pending[c.pending] = None
                 if isinstance(rec, Deletion):
                     cur[rec.pmid] = None
                 else:
-                    cur[rec.pmid] = [None, rec.version, h, len(pending)]
+                    cur[rec.pmid] = _Current(None, rec.version, h, len(pending))
                     pending.append((rec, enc))
             for pmid, (doc_id, h0) in start.items():
                 c = cur[pmid]
-                if c is not None and c[0] is None and c[2] == h0:
+                if c is not None and c.doc_id is None and c.content_hash == h0:
                     # the batch ends where it started (re-applied batch, delete + re-add): the
                     # stored row stays, so a re-applied batch writes nothing at all
                     removed.discard(doc_id)
-                    pending[c[3]] = None
+                    pending[c.pending] = None
             new = [p for p in pending if p is not None]
             self._write(conn, version, sorted(removed), new)
         return res
 
-    def _write(self, conn: Connection, version: int, removed: list[int], new: list) -> None:
+    def _write(
+        self,
+        conn: Connection,
+        version: int,
+        removed: list[int],
+        new: list[tuple[Article, tuple[str, tuple]]],
+    ) -> None:
         upd = text("UPDATE articles SET removed_in = :v WHERE doc_id IN :ids")
         upd = upd.bindparams(bindparam("ids", expanding=True))
         for chunk in _chunks(removed):

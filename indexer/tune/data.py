@@ -13,7 +13,8 @@ seeded fraction is held out for the before/after known-item evaluation and never
 
 Hard negatives ("bm25"): for each training pair, the best lexical match of its query that
 is not its positive (nor a held-out article), either from an index's store
-(``Store.lexical_search``) or from an in-memory BM25 over the training positives.
+(``Store.lexical_search``) or from an in-memory BM25 over the training positives; both
+split text into the same terms (``indexer.text``).
 """
 
 from __future__ import annotations
@@ -28,13 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from indexer.records import Article, Deletion, Record
+from indexer.text import terms
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was "
-    "were which with we our not no than these those there their been but".split()
-)
 MIN_ICT_WORDS = 4
 
 
@@ -133,10 +130,6 @@ def select(
     return train, heldout
 
 
-def tokenize(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1]
-
-
 class BM25:
     """Okapi BM25 (k1=1.2, b=0.75) over a list of texts, in memory (numpy postings)."""
 
@@ -147,7 +140,7 @@ class BM25:
         lengths = np.zeros(self.n, dtype=np.float32)
         for doc, text in enumerate(texts):
             counts: dict[int, int] = {}
-            toks = tokenize(text)
+            toks = terms(text)
             lengths[doc] = len(toks)
             for t in toks:
                 tid = vocab.setdefault(t, len(vocab))
@@ -169,7 +162,7 @@ class BM25:
     def top(self, query: str, k: int = 10) -> list[tuple[int, float]]:
         """Best ``k`` (doc index, score), best first; docs sharing no term are left out."""
         touched = []
-        for t in set(tokenize(query)):
+        for t in set(terms(query)):
             tid = self.vocab.get(t)
             if tid is None:
                 continue

@@ -138,7 +138,7 @@ class VectorIndex:
             p.update(M=int(h.nb_neighbors(1)), efSearch=int(h.efSearch))
             p["efConstruction"] = int(h.efConstruction)
         if is_lossy(self.factory):
-            p["rescore"] = RESCORE_DEPTH  # candidates the search side re-scores exactly
+            p["rescore_depth"] = RESCORE_DEPTH  # candidates the search side re-scores exactly
         return p
 
     # writing ----------------------------------------------------------------
