@@ -39,11 +39,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from indexer.filters import MAX_QUERY_CHARS
+
 LEXICAL_BUDGET = 2000
 LEXICAL_BUDGET_PG = 1000  # ts_rank costs ~20-40 us a row (tsvector detoast + rank) vs ~4-8
 PROBE_CAP = 8_000
 MAX_TOKENS = 32
-MAX_QUERY_CHARS = 4000
 
 STOPWORDS = frozenset(
     """a about after all also an and any are as at be been being between both but by can
