@@ -219,6 +219,7 @@ def test_cli_refuses_what_the_declaration_refuses(tiny_index) -> None:
         ["-k", str(PARAM["k"].maximum + 1)],
         ["--page", str(PARAM["page"].maximum + 1)],
         ["--mode", "fuzzy"],
+        ["-k", "100", "--page", "101"],  # page * k over MAX_DEPTH, as the API
     ):
         res = run.invoke(cli, ["query", "--index", str(tiny_index), *args, "asthma"])
         assert res.exit_code == 2, (args, res.output)

@@ -8,7 +8,7 @@ import textwrap
 import click
 
 from pubmed_search.options import search_options
-from search.params import PARAM
+from search.params import MAX_DEPTH, PARAM
 
 
 def _styled(text: str, start: int, highlights: list[tuple[int, int]]) -> str:
@@ -128,6 +128,10 @@ def command(
     limit = PARAM["q"].max_chars
     if len(text) > limit:  # type: ignore[operator]
         raise click.BadParameter(f"at most {limit} characters, got {len(text)}", param_hint="TEXT")
+    if k * page > MAX_DEPTH:
+        raise click.BadParameter(
+            f"page * k must be at most {MAX_DEPTH} (got {page} * {k})", param_hint="--page"
+        )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise click.BadParameter(
             f"--year-from {year_from} is after --year-to {year_to}", param_hint="--year-from"
