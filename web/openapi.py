@@ -86,7 +86,9 @@ def body_schema(param: Param) -> dict[str, Any]:
 def _description(param: Param) -> str:
     text = param.help
     if param.kind in ("choice", "bool"):
-        text += " Case-insensitive; blank means unset."
+        unset = "no filter" if param.default is None else str(param.default).lower()
+        blank = "blank or any" if param.kind == "bool" else "blank"
+        text += f" Case-insensitive; {blank}: {unset}."
     return f"{text} {param.api_help}".strip()
 
 
