@@ -1,8 +1,13 @@
-"""Search filters, applied by the store (metadata) and honoured by every search mode."""
+"""Search filters, applied by the store (metadata) and honoured by every search mode; and
+the longest query text a search takes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+
+MAX_QUERY_CHARS = 1000
+"""The longest query (characters) anyone searches: the store tokenizes no more, and the search
+layer declares its ``q`` parameter with this bound (``search.params``)."""
 
 
 @dataclass(frozen=True, slots=True)

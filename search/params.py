@@ -1,33 +1,262 @@
-"""Validation of search arguments: every error is a ValueError naming the parameter."""
+"""The search parameters, declared once; and the engine's checks of its arguments.
+
+:data:`PARAMS` names every parameter of a search (and of a "similar articles" request): its
+kind, default, bounds, choices and help. The rest is derived from it: the engine's checks
+below, the API's request parser (``web.params``), the OpenAPI document (``web.openapi``), the
+web UI form and the ``pubmed-search query`` options (``pubmed_search.options``).
+
+Engine checks raise a ValueError naming the parameter.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from indexer.filters import Filters
+from indexer.filters import MAX_QUERY_CHARS, Filters
+from search.results import MODES
 
+DEFAULT_K = 10
 MAX_K = 100
-MAX_QUERY_CHARS = 1000
+MAX_PAGE = 1000
+MAX_DEPTH = 10_000
+"""``k * page`` may not exceed this in a request: deep pages cost the engine k * page
+candidates."""
+MAX_FILTER_CHARS = 200
+YEAR_MIN, YEAR_MAX = 1, 9999
 MAX_NPROBE = 65_536
 """Upper bound of ``nprobe`` (the most IVF lists an index built here has); the index itself
 caps it at its ``nlist`` (every list probed: an exhaustive IVF search)."""
 MAX_EF_SEARCH = 4096
 """Upper bound of ``ef_search``: the cap a filtered HNSW search grows its breadth to."""
+FORMATS = ("json", "ris", "bibtex", "csv")
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+ANY_WORDS = ("", "any")
+"""A boolean parameter is one of these words (case-insensitive, surrounding space ignored),
+or a JSON boolean; ``ANY_WORDS`` (and absence) leave it unset."""
+
+KINDS = ("text", "int", "choice", "bool")
+GROUPS = ("query", "page", "filter", "knob")
+ENDPOINTS = ("search", "similar")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One search parameter.
+
+    ``kind``: text (``max_chars``), int (``minimum``..``maximum``), choice (``choices``,
+    case-insensitive) or bool (:data:`TRUE_WORDS` / :data:`FALSE_WORDS` / :data:`ANY_WORDS`).
+    ``endpoints``: the requests that take it. ``cli``: its ``pubmed-search query`` flag(s)
+    (None: no such option). ``api_help``: what the API documentation adds to ``help``.
+    """
+
+    name: str
+    kind: str
+    help: str
+    group: str
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+    max_chars: int | None = None
+    required: bool = False
+    endpoints: tuple[str, ...] = ENDPOINTS
+    cli: str | None = None
+    api_help: str = ""
+
+    def __post_init__(self) -> None:
+        assert self.kind in KINDS and self.group in GROUPS, self
+        assert set(self.endpoints) <= set(ENDPOINTS), self
+        assert (self.kind == "int") == (self.minimum is not None), self
+        assert (self.kind == "choice") == bool(self.choices), self
+        assert (self.kind == "text") == (self.max_chars is not None), self
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The words a choice or bool parameter accepts (lower-case; "" means unset)."""
+        if self.kind == "bool":
+            return (*TRUE_WORDS, *FALSE_WORDS, *ANY_WORDS)
+        if self.kind == "choice":
+            return (*self.choices, "")
+        return ()
+
+
+PARAMS: tuple[Param, ...] = (
+    Param(
+        "q",
+        "text",
+        "The query: plain words (never query syntax).",
+        "query",
+        max_chars=MAX_QUERY_CHARS,
+        required=True,
+        endpoints=("search",),
+    ),
+    Param(
+        "mode",
+        "choice",
+        "dense (embeddings), lexical (BM25) or hybrid (reciprocal rank fusion of both).",
+        "query",
+        default="hybrid",
+        choices=MODES,
+        endpoints=("search",),
+        cli="--mode",
+    ),
+    Param(
+        "rerank",
+        "bool",
+        "Re-score the mode's top candidates with the server's cross-encoder (opt-in).",
+        "query",
+        default=False,
+        endpoints=("search",),
+        api_help="/api/health names it as reranker; 400 when the server has none (reranker null).",
+    ),
+    Param(
+        "k",
+        "int",
+        "Results per page.",
+        "page",
+        default=DEFAULT_K,
+        minimum=1,
+        maximum=MAX_K,
+        cli="-k",
+    ),
+    Param(
+        "page",
+        "int",
+        f"1-based page number; page * k may not exceed {MAX_DEPTH}.",
+        "page",
+        default=1,
+        minimum=1,
+        maximum=MAX_PAGE,
+        cli="--page",
+    ),
+    Param(
+        "format",
+        "choice",
+        "json, or export the page as RIS, BibTeX or CSV (an attachment).",
+        "page",
+        default="json",
+        choices=FORMATS,
+    ),
+    Param(
+        "year_from",
+        "int",
+        "Earliest publication year (inclusive).",
+        "filter",
+        minimum=YEAR_MIN,
+        maximum=YEAR_MAX,
+        cli="--year-from",
+    ),
+    Param(
+        "year_to",
+        "int",
+        "Latest publication year (inclusive); not before year_from.",
+        "filter",
+        minimum=YEAR_MIN,
+        maximum=YEAR_MAX,
+        cli="--year-to",
+    ),
+    Param(
+        "journal",
+        "text",
+        "Journal title or ISO abbreviation (case-insensitive exact match).",
+        "filter",
+        max_chars=MAX_FILTER_CHARS,
+        cli="--journal",
+    ),
+    Param(
+        "mesh",
+        "text",
+        "MeSH descriptor name or UI (e.g. D001249).",
+        "filter",
+        max_chars=MAX_FILTER_CHARS,
+        cli="--mesh",
+    ),
+    Param(
+        "pubtype",
+        "text",
+        "Publication type, e.g. Review.",
+        "filter",
+        max_chars=MAX_FILTER_CHARS,
+        cli="--pubtype",
+    ),
+    Param(
+        "has_abstract",
+        "bool",
+        "Only articles with (true) or without (false) an abstract.",
+        "filter",
+        cli="--has-abstract/--no-abstract",
+    ),
+    Param(
+        "nprobe",
+        "int",
+        "IVF indexes: inverted lists probed (more: better recall, slower; values above the "
+        "index's nlist probe every list). Default: the index's own.",
+        "knob",
+        minimum=1,
+        maximum=MAX_NPROBE,
+        cli="--nprobe",
+        api_help="/api/health index_type names the index. Accepted and without effect on "
+        "other index types (flat, HNSW) and in lexical mode; with filters the index may "
+        "probe more.",
+    ),
+    Param(
+        "ef_search",
+        "int",
+        "HNSW indexes: search breadth, efSearch (more: better recall, slower; never below k). "
+        "Default: the index's own.",
+        "knob",
+        minimum=1,
+        maximum=MAX_EF_SEARCH,
+        cli="--ef-search",
+        api_help="Accepted and without effect on other index types (flat, IVF) and in "
+        "lexical mode; with filters the index may widen it.",
+    ),
+)
+PARAM: dict[str, Param] = {p.name: p for p in PARAMS}
+
+
+def params_of(endpoint: str, group: str | None = None) -> tuple[Param, ...]:
+    """The parameters ``endpoint`` ("search" or "similar") takes, in declaration order."""
+    assert endpoint in ENDPOINTS, endpoint
+    return tuple(p for p in PARAMS if endpoint in p.endpoints and group in (None, p.group))
+
+
+def names_of(endpoint: str, group: str | None = None) -> tuple[str, ...]:
+    return tuple(p.name for p in params_of(endpoint, group))
+
+
+# --- the engine's checks ----------------------------------------------------------------------
+
+
+def _in_range(value: object, param: Param) -> bool:
+    assert param.minimum is not None
+    top = param.maximum if param.maximum is not None else value
+    return (
+        not isinstance(value, bool) and isinstance(value, int) and param.minimum <= value <= top  # type: ignore[operator]
+    )
 
 
 def check_query(query: object) -> str:
+    limit = PARAM["q"].max_chars
     if not isinstance(query, str) or not query.strip():
         raise ValueError("query: must be a non-empty string")
-    if len(query) > MAX_QUERY_CHARS:
-        raise ValueError(f"query: at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+    if len(query) > limit:  # type: ignore[operator]
+        raise ValueError(f"query: at most {limit} characters, got {len(query)}")
     return query.strip()
 
 
 def check_page(k: object, page: object) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ValueError(f"k: must be an integer from 1 to {MAX_K}, got {k!r}")
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise ValueError(f"page: must be an integer >= 1, got {page!r}")
+    """``k`` within its declared bounds; ``page`` >= 1 (the engine pages deeper than a
+    request may: MAX_PAGE / MAX_DEPTH bound requests)."""
+    spec = PARAM["k"]
+    if not _in_range(k, spec):
+        raise ValueError(f"k: must be an integer from {spec.minimum} to {spec.maximum}, got {k!r}")
+    low = PARAM["page"].minimum
+    if isinstance(page, bool) or not isinstance(page, int) or page < low:  # type: ignore[operator]
+        raise ValueError(f"page: must be an integer >= {low}, got {page!r}")
 
 
 def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list[float]:
@@ -62,10 +291,10 @@ def check_filters(filters: Filters | None) -> Filters | None:
 
 def check_knobs(nprobe: object, ef_search: object) -> dict[str, int | None]:
     """Per-query index knobs, validated (None: the index's own setting)."""
-    bounds = (("nprobe", nprobe, MAX_NPROBE), ("ef_search", ef_search, MAX_EF_SEARCH))
-    for name, value, top in bounds:
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top
-        ):
-            raise ValueError(f"{name}: must be an integer from 1 to {top}, got {value!r}")
+    for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
+        spec = PARAM[name]
+        if value is not None and not _in_range(value, spec):
+            raise ValueError(
+                f"{name}: must be an integer from {spec.minimum} to {spec.maximum}, got {value!r}"
+            )
     return {"nprobe": nprobe, "ef_search": ef_search}  # type: ignore[dict-item]

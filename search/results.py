@@ -1,8 +1,8 @@
-"""What the search layer returns: plain dataclasses, JSON-ready through ``to_dict``."""
+"""What the search layer returns: plain dataclasses (their one JSON shape: ``search.pages``)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 MODES = ("hybrid", "dense", "lexical")
@@ -30,9 +30,6 @@ class Snippet:
     text: str
     highlights: list[tuple[int, int]] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "highlights": [list(h) for h in self.highlights]}
-
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -47,11 +44,6 @@ class Hit:
     mesh: list[str]
     snippet: Snippet
     doc_id: int = -1
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["snippet"] = self.snippet.to_dict()
-        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +73,3 @@ class SearchResponse:
     filters: dict[str, Any] = field(default_factory=dict)
     reranked: bool = False  # the top candidates were re-ranked by a cross-encoder
     rerank_ms: float | None = None  # time of that re-ranking (included in took_ms)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "hits"}
-        d["hits"] = [h.to_dict() for h in self.hits]
-        return d

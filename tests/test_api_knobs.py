@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from web.params import MAX_EF_SEARCH, MAX_NPROBE
+from search.params import MAX_EF_SEARCH, MAX_NPROBE
 
 NLIST = 8
 QUERIES = [
@@ -369,7 +369,7 @@ def test_cli_query_passes_nprobe_and_ef_search(ivf_engine, hnsw_engine, client) 
                 "--index", ivf, "--mode", "dense", "-k", "5", "--json", "--nprobe", nprobe, q
             )
             assert res.exit_code == 0, res.output
-            runs[nprobe] = [h["pmid"] for h in json.loads(res.output)["hits"]]
+            runs[nprobe] = [h["pmid"] for h in json.loads(res.output)["results"]]
         assert runs[str(NLIST)] == pmids(search(client, q=q, mode="dense", k=5))
         differ += runs["1"] != runs[str(NLIST)]
     assert differ > 0

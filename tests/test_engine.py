@@ -15,6 +15,7 @@ import pytest
 from indexer.filters import Filters
 from search import ModelMismatchError, NotFound, SearchEngine
 from search.fusion import reciprocal_rank_fusion
+from search.pages import page_dict
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
 
 MODES = ("hybrid", "dense", "lexical")
@@ -150,9 +151,9 @@ def test_hits_carry_metadata_and_snippets(engine, rows) -> None:
         assert found <= {"vancomycin", "sepsis"}
         if words(row) & {"vancomycin", "sepsis"} and abstract(row):
             assert found or len(abstract(row)) > 300
-    d = r.to_dict()
+    d = page_dict(r)
     json.dumps(d)
-    assert d["hits"][0]["snippet"]["highlights"] == [list(x) for x in r.hits[0].snippet.highlights]
+    assert d["results"][0]["highlights"] == [list(x) for x in r.hits[0].snippet.highlights]
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ def test_same_model_from_another_path_is_accepted(tiny_index, tiny_model_dir, tm
 
 
 def _comparable(r) -> dict:
-    d = r.to_dict()
+    d = page_dict(r)
     d.pop("took_ms")
     return d
 
@@ -508,14 +509,14 @@ def test_cli_query_json_with_filters(tiny_index, rows) -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert {"query", "mode", "k", "page", "total", "took_ms", "model", "hits"} <= set(data)
+    assert {"query", "mode", "k", "page", "total", "took_ms", "model", "results"} <= set(data)
     assert (data["mode"], data["k"], data["page"]) == ("hybrid", 4, 2)
-    assert [h["rank"] for h in data["hits"]] == [5, 6, 7, 8]
+    assert [h["rank"] for h in data["results"]] == [5, 6, 7, 8]
     f = Filters(year_from=2000, year_to=2020, mesh="Asthma")
-    for h in data["hits"]:
+    for h in data["results"]:
         assert matches(rows[h["pmid"]], f)
         assert set(h) >= {"pmid", "score", "title", "journal", "year", "authors", "doi", "mesh"}
-        assert set(h["snippet"]) == {"text", "highlights"}
+        assert isinstance(h["snippet"], str) and isinstance(h["highlights"], list)
 
 
 @pytest.mark.parametrize(

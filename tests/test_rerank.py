@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from indexer.models.encoder import ModelLoadError
 from search import SearchEngine
+from search.pages import page_dict
 from search.rerank import CrossEncoderReranker, RerankerLoadError, rerank_ranked
 
 QUERIES = ["budesonide airway exacerbation", "insulin glucose", "cisplatin tumour biopsy"]
@@ -171,7 +172,7 @@ def test_rerank_needs_a_reranker_and_shows_in_json(engines) -> None:
     plain, reranking = engines
     with pytest.raises(ValueError, match="rerank"):
         plain.search(QUERIES[0], rerank=True)
-    d = reranking.search(QUERIES[0], k=3, rerank=True).to_dict()
+    d = page_dict(reranking.search(QUERIES[0], k=3, rerank=True))
     assert d["reranked"] is True and d["rerank_ms"] > 0
     assert json.loads(json.dumps(d))["reranked"] is True
     with pytest.raises(ValueError, match="rerank_top_n"):
@@ -185,6 +186,6 @@ def test_cli_query_rerank(tiny_index, cross_dir, tmp_path) -> None:
     result = CliRunner().invoke(cli, [*args[:-1], "--rerank", str(cross_dir), args[-1]])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["reranked"] is True and data["rerank_ms"] > 0 and len(data["hits"]) == 5
+    assert data["reranked"] is True and data["rerank_ms"] > 0 and len(data["results"]) == 5
     bad = CliRunner().invoke(cli, [*args[:-1], "--rerank", str(tmp_path / "nope"), args[-1]])
     assert bad.exit_code != 0 and "cannot load cross-encoder" in bad.output

@@ -1,8 +1,11 @@
 """The OpenAPI 3.1 description of the API, served at /api/openapi.json.
 
 Schemas are JSON Schema 2020-12 (as OpenAPI 3.1 specifies), so tests validate real responses
-against them with ``jsonschema``. Limits come from ``web.params``, the one place that
-enforces them.
+against them with ``jsonschema``. The parameters' schemas are generated from their one
+declaration (``search.params.PARAMS``), which the request parser (``web.params``) also
+follows: a value the parser accepts validates against its schema. Choice and boolean words
+are listed as an ``enum`` (lower-case, "" meaning unset); the ``pattern`` next to it admits
+what the parser also takes: any letter case and surrounding white space.
 """
 
 from __future__ import annotations
@@ -10,27 +13,83 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from search.params import MAX_K, Param, params_of
+from search.results import MODES
 from web.exports import EXPORTS
-from web.params import (
-    DEFAULT_K,
-    FORMATS,
-    MAX_DEPTH,
-    MAX_EF_SEARCH,
-    MAX_FILTER_CHARS,
-    MAX_K,
-    MAX_NPROBE,
-    MAX_PAGE,
-    MAX_QUERY_CHARS,
-    MODES,
-    YEAR_MAX,
-    YEAR_MIN,
-)
 
 REF = "#/components/schemas/"
 _STR = {"type": "string"}
 _NULL_STR = {"type": ["string", "null"]}
 _NULL_INT = {"type": ["integer", "null"]}
 _STR_LIST = {"type": "array", "items": _STR}
+_INT_TEXT = r"^\s*(?:[+-]?[0-9]{1,12})?\s*$"
+"""An integer as text (what the parser reads from a JSON string): blank means unset."""
+
+
+def _letter(ch: str) -> str:
+    """A regex class of the characters that ``str.lower()`` turns into ``ch``."""
+    same = {ch, ch.upper(), *(c for c in ("\u212a",) if c.lower() == ch)}  # KELVIN SIGN -> k
+    return "[" + "".join(sorted(same)) + "]" if len(same) > 1 else ch
+
+
+def words_pattern(words: tuple[str, ...]) -> str:
+    """The strings whose ``strip().lower()`` is one of ``words`` (as the parser reads them)."""
+    alternatives = "|".join("".join(_letter(c) for c in w) for w in words if w)
+    optional = "?" if "" in words else ""
+    return rf"^\s*(?:{alternatives}){optional}\s*$"
+
+
+def _words_schema(param: Param) -> list[dict[str, Any]]:
+    return [{"enum": list(param.words)}, {"pattern": words_pattern(param.words)}]
+
+
+def param_schema(param: Param) -> dict[str, Any]:
+    """The schema of a query-string parameter (integers as OpenAPI serializes them)."""
+    if param.kind == "text":
+        schema: dict[str, Any] = {"type": "string", "maxLength": param.max_chars}
+        if param.required:
+            schema = {"type": "string", "minLength": 1, "maxLength": param.max_chars}
+    elif param.kind == "int":
+        schema = {"type": "integer", "minimum": param.minimum, "maximum": param.maximum}
+    else:
+        schema = {"type": "string", "anyOf": _words_schema(param)}
+    if param.default is not None:
+        default = param.default
+        schema["default"] = str(default).lower() if isinstance(default, bool) else default
+    return schema
+
+
+def body_schema(param: Param) -> dict[str, Any]:
+    """The schema of a parameter in a JSON body: also JSON integers / booleans, and null
+    (unset) for every optional parameter."""
+    schema = param_schema(param)
+    options: list[dict[str, Any]]
+    if param.kind == "int":
+        options = [
+            {k: v for k, v in schema.items() if k != "default"},
+            {"type": "string", "pattern": _INT_TEXT},
+        ]
+    elif param.kind in ("choice", "bool"):
+        options = [{"type": "string", "anyOf": schema["anyOf"]}]
+        if param.kind == "bool":
+            options.insert(0, {"type": "boolean"})
+    else:
+        options = [{k: v for k, v in schema.items() if k != "default"}]
+    if not param.required:
+        options.append({"type": "null"})
+    out: dict[str, Any] = {"anyOf": options} if len(options) > 1 else options[0]
+    if "default" in schema:
+        out["default"] = schema["default"]
+    return out
+
+
+def _description(param: Param) -> str:
+    text = param.help
+    if param.kind in ("choice", "bool"):
+        unset = "no filter" if param.default is None else str(param.default).lower()
+        blank = "blank or any" if param.kind == "bool" else "blank"
+        text += f" Case-insensitive; {blank}: {unset}."
+    return f"{text} {param.api_help}".strip()
 
 
 def _param(name: str, schema: dict, description: str, where: str = "query") -> dict:
@@ -43,6 +102,12 @@ def _param(name: str, schema: dict, description: str, where: str = "query") -> d
     }
 
 
+def _query_param(param: Param) -> dict[str, Any]:
+    out = _param(param.name, param_schema(param), _description(param))
+    out["required"] = param.required
+    return out
+
+
 def _obj(properties: dict[str, Any], extra: bool = False) -> dict:
     return {
         "type": "object",
@@ -52,101 +117,22 @@ def _obj(properties: dict[str, Any], extra: bool = False) -> dict:
     }
 
 
-PAGE_PARAMS = [
-    _param(
-        "k",
-        {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
-        "Results per page.",
-    ),
-    _param(
-        "page",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
-        f"1-based page number; page * k may not exceed {MAX_DEPTH}.",
-    ),
-    _param(
-        "format",
-        {"type": "string", "enum": list(FORMATS), "default": "json"},
-        "json, or export the page as RIS, BibTeX or CSV (an attachment).",
-    ),
-    _param(
-        "year_from",
-        {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX},
-        "Earliest publication year (inclusive).",
-    ),
-    _param(
-        "year_to",
-        {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX},
-        "Latest publication year (inclusive); not before year_from.",
-    ),
-    _param(
-        "journal",
-        {"type": "string", "maxLength": MAX_FILTER_CHARS},
-        "Journal title or ISO abbreviation (case-insensitive exact match).",
-    ),
-    _param(
-        "mesh",
-        {"type": "string", "maxLength": MAX_FILTER_CHARS},
-        "MeSH descriptor name or UI (e.g. D001249).",
-    ),
-    _param(
-        "pubtype",
-        {"type": "string", "maxLength": MAX_FILTER_CHARS},
-        "Publication type, e.g. Review.",
-    ),
-    _param(
-        "has_abstract",
-        {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
-        "Only articles with (true) or without (false) an abstract.",
-    ),
-    _param(
-        "nprobe",
-        {"type": "integer", "minimum": 1, "maximum": MAX_NPROBE},
-        "IVF indexes: inverted lists probed for this request (more: better recall, slower; "
-        "values above the index's nlist probe every list). Default: the index's own "
-        "(/api/health index_type names the index). Accepted and without effect on other "
-        "index types (flat, HNSW) and in lexical mode; with filters the index may probe more.",
-    ),
-    _param(
-        "ef_search",
-        {"type": "integer", "minimum": 1, "maximum": MAX_EF_SEARCH},
-        "HNSW indexes: search breadth (efSearch) for this request (more: better recall, "
-        "slower; never below k). Default: the index's own. Accepted and without effect on "
-        "other index types (flat, IVF) and in lexical mode; with filters the index may widen it.",
-    ),
-]
-SEARCH_PARAMS = [
-    _param(
-        "q",
-        {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS},
-        "The query: plain words (never query syntax).",
-    ),
-    _param(
-        "mode",
-        {"type": "string", "enum": list(MODES), "default": "hybrid"},
-        "dense (embeddings), lexical (BM25) or hybrid (reciprocal rank fusion of both).",
-    ),
-    _param(
-        "rerank",
-        {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"], "default": "false"},
-        "Re-score the mode's top candidates with the server's cross-encoder (opt-in; "
-        "/api/health names it as reranker). 400 when the server has none (reranker null).",
-    ),
-    *PAGE_PARAMS,
-]
-SEARCH_PARAMS[0]["required"] = True
+SEARCH_PARAMS = [_query_param(p) for p in params_of("search")]
+SIMILAR_PARAMS = [_query_param(p) for p in params_of("similar")]
 PMID = _param("pmid", {"type": "string", "pattern": "^[0-9]+$"}, "PubMed identifier.", "path")
 
 
 def _json_body_schema() -> dict:
-    props: dict[str, Any] = {}
-    for p in SEARCH_PARAMS:
-        schema = dict(p["schema"])
-        if schema.get("type") == "integer":
-            schema = {"oneOf": [schema, {"type": "string", "pattern": "^[0-9]+$"}]}
-        if p["name"] in ("has_abstract", "rerank"):
-            schema = {"oneOf": [{"type": "boolean"}, schema]}
-        props[p["name"]] = {**schema, "description": p["description"]}
-    return {"type": "object", "required": ["q"], "properties": props, "additionalProperties": False}
+    props = {
+        p.name: {**body_schema(p), "description": _description(p)} for p in params_of("search")
+    }
+    required = [p.name for p in params_of("search") if p.required]
+    return {
+        "type": "object",
+        "required": required,
+        "properties": props,
+        "additionalProperties": False,
+    }
 
 
 SCHEMAS: dict[str, Any] = {
@@ -345,7 +331,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "similar",
                     "summary": "Articles nearest to this one's vector.",
-                    "parameters": [PMID, *PAGE_PARAMS],
+                    "parameters": [PMID, *SIMILAR_PARAMS],
                     "responses": _page_responses("SimilarPage"),
                 },
             },

@@ -14,27 +14,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexer.filters import Filters
-from search.params import MAX_EF_SEARCH, MAX_NPROBE
-from search.results import MODES
+from search.params import (
+    ANY_WORDS,
+    FALSE_WORDS,
+    MAX_DEPTH,
+    PARAM,
+    TRUE_WORDS,
+    Param,
+    names_of,
+    params_of,
+)
 
-FORMATS = ("json", "ris", "bibtex", "csv")
-DEFAULT_K = 10
-MAX_K = 100
-MAX_PAGE = 1000
-MAX_DEPTH = 10_000
-"""``k * page`` may not exceed this: deep pages cost the engine k * page candidates."""
-MAX_QUERY_CHARS = 1000
-MAX_FILTER_CHARS = 200
-YEAR_MIN, YEAR_MAX = 1, 9999
-FILTER_TEXT = ("journal", "mesh", "pubtype")
-PAGE_PARAMS = ("k", "page", "format")
-FILTER_PARAMS = ("year_from", "year_to", *FILTER_TEXT, "has_abstract")
-KNOB_PARAMS = ("nprobe", "ef_search")
+PAGE_PARAMS = names_of("search", "page")
+FILTER_PARAMS = names_of("search", "filter")
+KNOB_PARAMS = names_of("search", "knob")
 """Per-query FAISS knobs: IVF lists probed, HNSW search breadth (no effect on other types)."""
-SEARCH_PARAMS = ("q", "mode", "rerank", *PAGE_PARAMS, *FILTER_PARAMS, *KNOB_PARAMS)
-SIMILAR_PARAMS = (*PAGE_PARAMS, *FILTER_PARAMS, *KNOB_PARAMS)
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
+SEARCH_PARAMS = names_of("search")
+SIMILAR_PARAMS = names_of("similar")
 _INT = re.compile(r"[+-]?[0-9]{1,12}")
 _PMID = re.compile(r"[0-9]{1,10}")
 MAX_PMID = 2**31 - 1  # PMIDs are 8 digits today; a 32-bit column holds every one
@@ -53,12 +49,12 @@ class SearchParams:
     """A validated request: what to search, which page, which filters, which format."""
 
     q: str = ""
-    mode: str = "hybrid"
-    k: int = DEFAULT_K
-    page: int = 1
-    format: str = "json"
+    mode: str = PARAM["mode"].default
+    k: int = PARAM["k"].default
+    page: int = PARAM["page"].default
+    format: str = PARAM["format"].default
     filters: Filters = field(default_factory=Filters)
-    rerank: bool = False  # re-rank the top candidates with the server's cross-encoder
+    rerank: bool = PARAM["rerank"].default  # re-rank the top candidates with the cross-encoder
     nprobe: int | None = None  # IVF lists to probe (None: the index's own setting)
     ef_search: int | None = None  # HNSW search breadth (None: the index's own setting)
 
@@ -70,7 +66,7 @@ class SearchParams:
             "q": self.q or None,
             "mode": None if self.mode == "hybrid" else self.mode,
             "rerank": "1" if self.rerank else None,
-            "k": None if self.k == DEFAULT_K else self.k,
+            "k": None if self.k == PARAM["k"].default else self.k,
             "page": None if self.page == 1 else self.page,
             "format": None if self.format == "json" else self.format,
             "year_from": f.year_from,
@@ -128,11 +124,11 @@ def parse_bool(value: Any, param: str) -> bool | None:
         return value
     if isinstance(value, str):
         text = value.strip().lower()
-        if text in ("", "any"):
+        if text in ANY_WORDS:
             return None
-        if text in _TRUE:
+        if text in TRUE_WORDS:
             return True
-        if text in _FALSE:
+        if text in FALSE_WORDS:
             return False
     raise ParamError(param, f"must be true or false, got {_show(value)}")
 
@@ -145,16 +141,19 @@ def parse_choice(value: Any, param: str, choices: tuple[str, ...], default: str)
     raise ParamError(param, f"must be one of {', '.join(choices)}; got {_show(value)}")
 
 
-def parse_filters(source: Mapping[str, Any]) -> Filters:
-    year_from = parse_int(source.get("year_from"), "year_from", YEAR_MIN, YEAR_MAX, None)
-    year_to = parse_int(source.get("year_to"), "year_to", YEAR_MIN, YEAR_MAX, None)
-    if year_from is not None and year_to is not None and year_from > year_to:
-        raise ParamError(
-            "year_from", f"year_from ({year_from}) must not be after year_to ({year_to})"
-        )
-    text = {p: clean_text(source.get(p), p, MAX_FILTER_CHARS) for p in FILTER_TEXT}
-    has_abstract = parse_bool(source.get("has_abstract"), "has_abstract")
-    return Filters(year_from=year_from, year_to=year_to, has_abstract=has_abstract, **text)
+def parse_value(param: Param, value: Any) -> Any:
+    """One declared parameter's value (its default when absent or blank)."""
+    if param.kind == "text":
+        assert param.max_chars is not None
+        text = clean_text(value, param.name, param.max_chars)
+        return param.default if text is None else text
+    if param.kind == "int":
+        assert param.minimum is not None and param.maximum is not None
+        return parse_int(value, param.name, param.minimum, param.maximum, param.default)
+    if param.kind == "choice":
+        return parse_choice(value, param.name, param.choices, param.default)
+    parsed = parse_bool(value, param.name)
+    return param.default if parsed is None else parsed
 
 
 def parse_params(
@@ -167,50 +166,45 @@ def parse_params(
     """Validate a search (``need_query``) or similar request.
 
     ``source`` is a query-string MultiDict (first value of each key) or a decoded JSON
-    object; with ``strict`` (JSON bodies) an unknown key is an error, not ignored.
+    object; with ``strict`` (JSON bodies) an unknown key is an error, not ignored. Each
+    parameter declared for the endpoint (``search.params.PARAMS``) is parsed in declaration
+    order, so the first invalid one is the one reported.
     ``can_rerank``: the server has a cross-encoder, so a search may ask for ``rerank``
     (default off); without one, ``rerank=true`` is an error. ``nprobe`` / ``ef_search``
     (optional integers, 1..MAX_NPROBE / 1..MAX_EF_SEARCH) are handed to the engine as they
     are; they only change anything on IVF / HNSW indexes.
     """
+    endpoint = "search" if need_query else "similar"
     allowed = SEARCH_PARAMS if need_query else SIMILAR_PARAMS
     if strict:
         unknown = sorted(str(key) for key in source if key not in allowed)
         if unknown:
             raise ParamError(unknown[0], f"unknown parameter (known: {', '.join(allowed)})")
-    q = ""
-    mode = "hybrid"
-    rerank = False
-    if need_query:
-        q = clean_text(source.get("q"), "q", MAX_QUERY_CHARS) or ""
-        if not q:
-            raise ParamError("q", "the query is missing or empty")
-        mode = parse_choice(source.get("mode"), "mode", MODES, "hybrid")
-        rerank = bool(parse_bool(source.get("rerank"), "rerank"))
-        if rerank and not can_rerank:
-            raise ParamError(
-                "rerank", "this server has no cross-encoder (start it with serve --rerank MODEL)"
-            )
-    k = parse_int(source.get("k"), "k", 1, MAX_K, DEFAULT_K)
-    page = parse_int(source.get("page"), "page", 1, MAX_PAGE, 1)
-    assert k is not None and page is not None
-    if k * page > MAX_DEPTH:
+    values: dict[str, Any] = {}
+    for param in params_of(endpoint):
+        values[param.name] = parse_value(param, source.get(param.name))
+        _check_after(param.name, values, can_rerank)
+    filters = Filters(**{name: values.pop(name) for name in FILTER_PARAMS})
+    return SearchParams(filters=filters, **values)
+
+
+def _check_after(name: str, values: dict[str, Any], can_rerank: bool) -> None:
+    """The checks that involve more than one parameter, or the server, once ``name`` is in."""
+    if name == "q" and not values["q"]:
+        raise ParamError("q", "the query is missing or empty")
+    if name == "rerank" and values["rerank"] and not can_rerank:
+        raise ParamError(
+            "rerank", "this server has no cross-encoder (start it with serve --rerank MODEL)"
+        )
+    if name == "page" and values["k"] * values["page"] > MAX_DEPTH:
+        k, page = values["k"], values["page"]
         raise ParamError("page", f"page * k must be at most {MAX_DEPTH} (got {page} * {k})")
-    fmt = parse_choice(source.get("format"), "format", FORMATS, "json")
-    filters = parse_filters(source)
-    nprobe = parse_int(source.get("nprobe"), "nprobe", 1, MAX_NPROBE, None)
-    ef_search = parse_int(source.get("ef_search"), "ef_search", 1, MAX_EF_SEARCH, None)
-    return SearchParams(
-        q=q,
-        mode=mode,
-        k=k,
-        page=page,
-        format=fmt,
-        filters=filters,
-        rerank=rerank,
-        nprobe=nprobe,
-        ef_search=ef_search,
-    )
+    if name == "year_to":
+        year_from, year_to = values["year_from"], values["year_to"]
+        if year_from is not None and year_to is not None and year_from > year_to:
+            raise ParamError(
+                "year_from", f"year_from ({year_from}) must not be after year_to ({year_to})"
+            )
 
 
 def parse_pmid(text: str) -> int | None:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from web.params import MAX_DEPTH, MAX_PAGE
+from search.params import MAX_DEPTH, MAX_PAGE, PARAM, TRUE_WORDS
 
 EXAMPLE_QUERIES = (
     "inhaled corticosteroids for asthma exacerbations",
@@ -21,6 +21,21 @@ EXAMPLE_QUERIES = (
     "antibiotic resistance in staphylococcus",
 )
 MAX_AUTHORS_SHOWN = 6
+MODE_LABELS = {
+    "hybrid": "Hybrid (semantic + keywords)",
+    "dense": "Semantic",
+    "lexical": "Keywords (BM25)",
+}
+"""How the search form names the declared modes (a mode without a label shows its name)."""
+
+
+def page_sizes() -> list[str]:
+    """The form's "per page" choices: the default, 20, 50 and the most the declaration
+    allows (within its bounds)."""
+    k = PARAM["k"]
+    assert k.minimum is not None and k.maximum is not None
+    sizes = {k.default, 20, 50, k.maximum}
+    return [str(n) for n in sorted(sizes) if k.minimum <= n <= k.maximum]
 
 
 def highlight(text: str, spans: Iterable[Sequence[int]]) -> Markup:
@@ -79,3 +94,7 @@ def register(app: Any) -> None:
     app.add_template_filter(short_authors, "short_authors")
     app.add_template_global(pagination, "pagination")
     app.add_template_global(EXAMPLE_QUERIES, "example_queries")
+    app.add_template_global(PARAM, "search_params")  # bounds, choices, defaults of the form
+    app.add_template_global(MODE_LABELS, "mode_labels")
+    app.add_template_global(page_sizes(), "page_sizes")
+    app.add_template_global(TRUE_WORDS, "true_words")

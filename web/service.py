@@ -1,78 +1,22 @@
 """What the API and the UI both serve: plain JSON-ready dicts computed from the engine.
 
 The API views ``jsonify`` these dicts and the UI views hand the same dicts to templates, so
-the two can never disagree about a result.
+the two can never disagree about a result. A page of results has the search layer's one
+shape (``search.pages.page_dict``), which ``pubmed-search query --json`` prints too.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
-from search.results import Hit, NotFound, SearchResponse
-from web.params import MAX_DEPTH, MAX_PAGE, SearchParams
+from search.pages import page_dict, pubmed_url
+from search.results import NotFound
+from web.params import SearchParams
 
 if TYPE_CHECKING:
     from search.engine import SearchEngine
 
-PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 DOI_URL = "https://doi.org/{doi}"
-
-
-def pubmed_url(pmid: int) -> str:
-    return PUBMED_URL.format(pmid=int(pmid))
-
-
-def _number(value: float) -> float:
-    """JSON has no NaN / infinity; a score that is not finite becomes 0."""
-    value = float(value)
-    return round(value, 6) if math.isfinite(value) else 0.0
-
-
-def hit_dict(hit: Hit) -> dict[str, Any]:
-    return {
-        "rank": hit.rank,
-        "pmid": hit.pmid,
-        "score": _number(hit.score),
-        "title": hit.title,
-        "journal": hit.journal,
-        "year": hit.year,
-        "authors": list(hit.authors),
-        "doi": hit.doi,
-        "mesh": list(hit.mesh),
-        "snippet": hit.snippet.text,
-        "highlights": [[int(s), int(e)] for s, e in hit.snippet.highlights],
-        "url": pubmed_url(hit.pmid),
-    }
-
-
-def _has_next(response: SearchResponse, params: SearchParams) -> bool:
-    if len(response.hits) < params.k:
-        return False
-    if params.page >= MAX_PAGE or (params.page + 1) * params.k > MAX_DEPTH:
-        return False
-    # hybrid's total counts full-text matches only; its dense side ranks every article
-    exact_total = response.mode != "hybrid" and response.total is not None
-    return not exact_total or params.page * params.k < response.total
-
-
-def page_dict(response: SearchResponse, params: SearchParams) -> dict[str, Any]:
-    return {
-        "ok": True,
-        "query": response.query,
-        "mode": response.mode,
-        "page": response.page,
-        "k": response.k,
-        "total": response.total,
-        "has_next": _has_next(response, params),
-        "took_ms": round(float(response.took_ms), 3),
-        "reranked": bool(response.reranked),
-        "rerank_ms": None if response.rerank_ms is None else round(float(response.rerank_ms), 3),
-        "model": response.model,
-        "version": response.version,
-        "filters": dict(response.filters),
-        "results": [hit_dict(h) for h in response.hits],
-    }
 
 
 def search_page(engine: SearchEngine, params: SearchParams) -> dict[str, Any]:
@@ -87,7 +31,7 @@ def search_page(engine: SearchEngine, params: SearchParams) -> dict[str, Any]:
         nprobe=params.nprobe,
         ef_search=params.ef_search,
     )
-    return page_dict(response, params)
+    return page_dict(response)
 
 
 def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[str, Any]:
@@ -100,7 +44,7 @@ def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[
         nprobe=params.nprobe,
         ef_search=params.ef_search,
     )
-    out = page_dict(response, params)
+    out = page_dict(response)
     out["pmid"] = int(pmid)
     return out
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from search.params import params_of
 from search.results import NotFound
 from web.api import engine
 from web.params import ParamError, SearchParams, parse_params, parse_pmid
@@ -17,6 +18,10 @@ from web.service import article_dict, health_dict, reranker_name, search_page, s
 
 bp = Blueprint("ui", __name__)
 SIMILAR_ON_ARTICLE = 5
+FORM_PARAMS = tuple(
+    p.name for p in params_of("search") if p.group in ("query", "filter") or p.name == "k"
+)
+"""The declared parameters the search form shows (not page, format or the index knobs)."""
 
 
 @bp.app_context_processor
@@ -40,21 +45,7 @@ def _render(template: str, status: int = 200, **context: Any) -> Response:
 
 def _search_view() -> Response:
     args = _ui_args()
-    form = {
-        key: args.get(key, "")
-        for key in (
-            "q",
-            "mode",
-            "k",
-            "year_from",
-            "year_to",
-            "journal",
-            "mesh",
-            "pubtype",
-            "has_abstract",
-            "rerank",
-        )
-    }
+    form = {key: args.get(key, "") for key in FORM_PARAMS}
     reranker = reranker_name(engine())
     shown = {"form": form, "reranker": reranker}
     if not args.get("q", "").strip():

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from indexer.filters import MAX_QUERY_CHARS
 from indexer.text import STOP_WORDS, distinct
 from indexer.text import words as text_words
 
@@ -45,7 +46,6 @@ LEXICAL_BUDGET = 2000
 LEXICAL_BUDGET_PG = 1000  # ts_rank costs ~20-40 us a row (tsvector detoast + rank) vs ~4-8
 PROBE_CAP = 8_000
 MAX_TOKENS = 32
-MAX_QUERY_CHARS = 4000
 
 
 def query_tokens(query: str) -> list[str]:

@@ -7,8 +7,8 @@ import textwrap
 
 import click
 
-from search.params import MAX_EF_SEARCH, MAX_NPROBE, MAX_QUERY_CHARS
-from search.results import MODES
+from pubmed_search.options import search_options
+from search.params import MAX_DEPTH, PARAM
 
 
 def _styled(text: str, start: int, highlights: list[tuple[int, int]]) -> str:
@@ -63,28 +63,7 @@ def _print_text(response) -> None:
     type=click.Path(file_okay=False, exists=True),
     help="Index directory (built by `pubmed-search build`).",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(MODES),
-    default="hybrid",
-    show_default=True,
-    help="dense (embeddings), lexical (BM25) or hybrid (both, fused by RRF).",
-)
-@click.option(
-    "-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="Results per page."
-)
-@click.option("--page", type=click.IntRange(1, None), default=1, show_default=True)
-@click.option("--year-from", type=click.IntRange(0, 9999), default=None, help="Earliest year.")
-@click.option("--year-to", type=click.IntRange(0, 9999), default=None, help="Latest year.")
-@click.option("--journal", default=None, help="Journal title or ISO abbreviation.")
-@click.option("--mesh", default=None, help="MeSH descriptor name or UI (e.g. D001249).")
-@click.option("--pubtype", default=None, help='Publication type, e.g. "Review".')
-@click.option(
-    "--has-abstract/--no-abstract",
-    "has_abstract",
-    default=None,
-    help="Only articles with (or without) an abstract.",
-)
+@search_options
 @click.option(
     "--model",
     default=None,
@@ -109,21 +88,11 @@ def _print_text(response) -> None:
     help="Candidates the cross-encoder re-scores.",
 )
 @click.option(
-    "--nprobe",
-    type=click.IntRange(1, MAX_NPROBE),
-    default=None,
-    help="IVF indexes: inverted lists to probe (default: the index's own; above nlist "
-    "probes every list). No effect on flat or HNSW indexes.",
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the page as JSON: the same object /api/search returns.",
 )
-@click.option(
-    "--ef-search",
-    "ef_search",
-    type=click.IntRange(1, MAX_EF_SEARCH),
-    default=None,
-    help="HNSW indexes: search breadth, efSearch (default: the index's own). "
-    "No effect on flat or IVF indexes.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the response as JSON.")
 @click.argument("text")
 def command(
     index_dir: str,
@@ -151,13 +120,17 @@ def command(
     from indexer.manifest import IndexFormatError
     from indexer.models.encoder import ModelLoadError
     from search import ModelMismatchError, SearchEngine
+    from search.pages import page_dict
     from search.rerank import RerankerLoadError
 
     if not text.strip():
         raise click.BadParameter("the query is empty", param_hint="TEXT")
-    if len(text) > MAX_QUERY_CHARS:
+    limit = PARAM["q"].max_chars
+    if len(text) > limit:  # type: ignore[operator]
+        raise click.BadParameter(f"at most {limit} characters, got {len(text)}", param_hint="TEXT")
+    if k * page > MAX_DEPTH:
         raise click.BadParameter(
-            f"at most {MAX_QUERY_CHARS} characters, got {len(text)}", param_hint="TEXT"
+            f"page * k must be at most {MAX_DEPTH} (got {page} * {k})", param_hint="--page"
         )
     if year_from is not None and year_to is not None and year_from > year_to:
         raise click.BadParameter(
@@ -201,6 +174,6 @@ def command(
     finally:
         engine.close()
     if as_json:
-        click.echo(json.dumps(response.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(page_dict(response), indent=2, ensure_ascii=False))
     else:
         _print_text(response)

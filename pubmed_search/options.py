@@ -1,0 +1,39 @@
+"""Click options generated from the one declaration of the search parameters.
+
+``@search_options`` adds the ``pubmed-search query`` options of every parameter declared with
+a ``cli`` flag in ``search.params.PARAMS`` (bounds as ``IntRange``, choices as ``Choice``,
+default and help from the declaration); the command receives them under the parameters'
+names (``year_from``, ``has_abstract``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from search.params import PARAMS, Param
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _option(param: Param) -> Callable[[F], F]:
+    assert param.cli is not None
+    kwargs: dict[str, Any] = {"default": param.default, "help": param.help}
+    if param.kind == "int":
+        kwargs["type"] = click.IntRange(param.minimum, param.maximum)
+    elif param.kind == "choice":
+        kwargs["type"] = click.Choice(param.choices)
+    elif param.kind == "bool":
+        assert "/" in param.cli, f"{param.name}: a boolean option is an on/off flag pair"
+    if param.default is not None:
+        kwargs["show_default"] = True
+    return click.option(*param.cli.split(), param.name, **kwargs)
+
+
+def search_options(command: F) -> F:
+    """Add the declared search parameters' options to ``command`` (in declaration order)."""
+    for param in reversed([p for p in PARAMS if p.cli]):
+        command = _option(param)(command)
+    return command
