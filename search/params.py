@@ -1,9 +1,11 @@
-"""Validation of search arguments: every error is a ValueError naming the parameter."""
+"""Validation of search arguments: every error is an InvalidParameter (a ValueError, HTTP 400,
+exit 2) whose message starts with the parameter's name."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from indexer.errors import InvalidParameter
 from indexer.filters import Filters
 
 MAX_K = 100
@@ -17,17 +19,17 @@ MAX_EF_SEARCH = 4096
 
 def check_query(query: object) -> str:
     if not isinstance(query, str) or not query.strip():
-        raise ValueError("query: must be a non-empty string")
+        raise InvalidParameter("query: must be a non-empty string")
     if len(query) > MAX_QUERY_CHARS:
-        raise ValueError(f"query: at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+        raise InvalidParameter(f"query: at most {MAX_QUERY_CHARS} characters, got {len(query)}")
     return query.strip()
 
 
 def check_page(k: object, page: object) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ValueError(f"k: must be an integer from 1 to {MAX_K}, got {k!r}")
+        raise InvalidParameter(f"k: must be an integer from 1 to {MAX_K}, got {k!r}")
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        raise ValueError(f"page: must be an integer >= 1, got {page!r}")
+        raise InvalidParameter(f"page: must be an integer >= 1, got {page!r}")
 
 
 def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list[float]:
@@ -37,18 +39,18 @@ def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list
     if isinstance(weights, Mapping):
         unknown = set(weights) - {"dense", "lexical"}
         if unknown:
-            raise ValueError(f"weights: unknown keys {sorted(unknown)} (use dense, lexical)")
+            raise InvalidParameter(f"weights: unknown keys {sorted(unknown)} (use dense, lexical)")
         pair = [weights.get("dense", 1.0), weights.get("lexical", 1.0)]
     else:
         pair = list(weights)
     if len(pair) != 2:
-        raise ValueError(f"weights: expected (dense, lexical), got {weights!r}")
+        raise InvalidParameter(f"weights: expected (dense, lexical), got {weights!r}")
     try:
         out = [float(w) for w in pair]
     except (TypeError, ValueError) as e:
-        raise ValueError(f"weights: must be numbers, got {weights!r}") from e
+        raise InvalidParameter(f"weights: must be numbers, got {weights!r}") from e
     if any(not (w >= 0) or w == float("inf") for w in out) or sum(out) == 0:
-        raise ValueError(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
+        raise InvalidParameter(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
     return out
 
 
@@ -56,7 +58,7 @@ def check_filters(filters: Filters | None) -> Filters | None:
     if filters is None:
         return None
     if not isinstance(filters, Filters):
-        raise ValueError(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
+        raise InvalidParameter(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
     return None if filters.is_empty() else filters
 
 
@@ -67,5 +69,5 @@ def check_knobs(nprobe: object, ef_search: object) -> dict[str, int | None]:
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top
         ):
-            raise ValueError(f"{name}: must be an integer from 1 to {top}, got {value!r}")
+            raise InvalidParameter(f"{name}: must be an integer from 1 to {top}, got {value!r}")
     return {"nprobe": nprobe, "ef_search": ef_search}  # type: ignore[dict-item]

@@ -39,6 +39,7 @@ from indexer.models.encoder import Encoder, EncoderConfig
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import SourceStats, iter_records
 from indexer.vectors.index import VectorIndex
+from indexer.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ LOCAL = ("", "local", None)
 SHARD_MIN = 50_000  # fewer new vectors than this are added in the driver
 
 
-class RayUnavailable(BuildError):
+class RayUnavailable(BuildError, Unavailable):
     """Ray is not installed."""
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.errors import PubmedSearchError
 from indexer.records import Article, Deletion, Record
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
@@ -237,8 +238,8 @@ def negatives_from_index(
     return out
 
 
-class NotEnoughPairs(ValueError):
-    pass
+class NotEnoughPairs(PubmedSearchError, ValueError):
+    """Too few training pairs for the settings asked (the message says which to change)."""
 
 
 def prepare_data(
