@@ -7,6 +7,7 @@ import textwrap
 
 import click
 
+from pubmed_search.cli import Command
 from search.params import MAX_EF_SEARCH, MAX_NPROBE, MAX_QUERY_CHARS
 from search.results import MODES
 
@@ -55,7 +56,7 @@ def _print_text(response) -> None:
         click.echo("no results")
 
 
-@click.command("query")
+@click.command("query", cls=Command)
 @click.option(
     "--index",
     "index_dir",
@@ -148,8 +149,6 @@ def command(
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
     journal, title, snippet)."""
     from indexer.filters import Filters
-    from indexer.manifest import IndexFormatError
-    from indexer.models.encoder import ModelLoadError
     from search import ModelMismatchError, SearchEngine
     from search.rerank import RerankerLoadError
 
@@ -183,8 +182,6 @@ def command(
         raise click.BadParameter(str(e), param_hint="--rerank") from e
     except ModelMismatchError as e:
         raise click.BadParameter(str(e), param_hint="--model") from e
-    except (IndexFormatError, ModelLoadError, OSError) as e:
-        raise click.ClickException(str(e)) from e
     try:
         response = engine.search(
             text,
@@ -196,8 +193,6 @@ def command(
             nprobe=nprobe,
             ef_search=ef_search,
         )
-    except ValueError as e:
-        raise click.UsageError(str(e)) from e
     finally:
         engine.close()
     if as_json:
