@@ -27,6 +27,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import DamagedIndex, NotFoundError
+
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 FAISS_NAME = "index.faiss"
@@ -35,8 +37,12 @@ VECTORS_NAME = "vectors.f16"
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
 
 
-class IndexFormatError(RuntimeError):
-    """The directory is not a usable index (missing, unpublished, or an incompatible format)."""
+class IndexFormatError(DamagedIndex, RuntimeError):
+    """The index directory's files are damaged, missing or in an incompatible format (exit 3)."""
+
+
+class NoPublishedIndex(NotFoundError, RuntimeError):
+    """The directory holds no published index (nothing built there yet, or not a directory)."""
 
 
 def package_version() -> str:
@@ -174,7 +180,7 @@ class IndexDir:
         if version is None:
             version = self.current_version()
             if version is None:
-                raise IndexFormatError(
+                raise NoPublishedIndex(
                     f"{self.root} holds no published index: run `pubmed-search build --index "
                     f"{self.root} INPUT...` first"
                 )
@@ -184,8 +190,13 @@ class IndexDir:
         except FileNotFoundError as e:
             raise IndexFormatError(f"{path} is missing: the index is damaged") from e
         except json.JSONDecodeError as e:
-            raise IndexFormatError(f"{path} is not valid JSON: {e}") from e
-        manifest = Manifest.from_dict(data)
+            raise IndexFormatError(f"{path} is not valid JSON ({e}): the index is damaged") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise IndexFormatError(f"{path} cannot be read ({e}): the index is damaged") from e
+        try:
+            manifest = Manifest.from_dict(data)
+        except (TypeError, KeyError, AttributeError) as e:
+            raise IndexFormatError(f"{path} is not a manifest ({e!r}): the index is damaged") from e
         if manifest.version != version:
             raise IndexFormatError(f"{path} says version {manifest.version}, expected {version}")
         return manifest

@@ -14,12 +14,14 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from indexer.errors import Unavailable
+
 BASELINE_FILE = "pubmed20n0014.xml.gz"
 UPDATE_FILE = "pubmed21n1298.xml.gz"
 MINILM_NAME = "all-MiniLM-L6-v2"
 
 
-class SampleNotInstalled(RuntimeError):
+class SampleNotInstalled(Unavailable, RuntimeError):
     pass
 
 

@@ -1,6 +1,12 @@
 """`pubmed-search`: one click group; each subcommand lives in pubmed_search/commands/<name>.py.
 
 Subcommands are imported lazily, so `pubmed-search --help` stays fast (torch is not imported).
+
+Errors are mapped here, once: every subcommand is a :class:`Command`, which turns the
+product's errors (``indexer.errors.PubmedSearchError``) and OS errors into one line on
+stderr, ``Error: <message>``, and the error's exit code (table in ``indexer/errors.py``),
+never a traceback (``-vv`` logs it). Commands raise; they do not print errors or call
+``sys.exit`` themselves.
 """
 
 from __future__ import annotations
@@ -9,6 +15,10 @@ import importlib
 import logging
 
 import click
+
+from indexer.errors import EXIT_FAILURE, PubmedSearchError
+
+log = logging.getLogger(__name__)
 
 # name -> short help (shown by --help without importing the command's module)
 COMMANDS: dict[str, str] = {
@@ -20,6 +30,35 @@ COMMANDS: dict[str, str] = {
     "tune": "Adapt an encoder to your collection with contrastive training (no labels).",
     "info": "Show an index directory's manifest and counts.",
 }
+
+
+def click_error(error: Exception) -> click.ClickException | None:
+    """The one-line ClickException (with its exit code) for ``error``; None: not ours to map."""
+    if isinstance(error, PubmedSearchError):
+        message, code = str(error), error.exit_code
+    elif isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        message, code = f"{where}{error.strerror or error}", EXIT_FAILURE
+    else:
+        return None
+    mapped = click.ClickException(" ".join(message.split()) or type(error).__name__)
+    mapped.exit_code = code
+    return mapped
+
+
+class Command(click.Command):
+    """A subcommand whose errors leave through :func:`click_error` (whether it is run through
+    the group or invoked on its own, as tests do)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            mapped = click_error(e)
+            if mapped is None:
+                raise
+            log.debug("%s failed", self.name, exc_info=True)  # the traceback, with -vv
+            raise mapped from e
 
 
 class LazyGroup(click.Group):

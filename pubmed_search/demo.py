@@ -15,13 +15,13 @@ import json
 import os
 import re
 import socket
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import click
 
 from indexer.models.encoder import DEFAULT_MODEL
+from pubmed_search.cli import Command
 
 DEFAULT_LIMIT = 2000
 
@@ -105,7 +105,7 @@ def _slug(model: str, inputs: list[Path]) -> str:
     return f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--limit", type=click.IntRange(1, 10_000_000), default=DEFAULT_LIMIT)
 @click.option("--model", default=None, help="Any model (hub id or directory).")
 @click.option("--input", "inputs", default=None, help="Your own input files (space-separated).")
@@ -115,7 +115,7 @@ def _slug(model: str, inputs: list[Path]) -> str:
 def main(
     limit: int, model: str | None, inputs: str | None, port: int, data_dir: str, no_serve: bool
 ) -> None:
-    from indexer.build import BuildError, build
+    from indexer.build import build
     from indexer.build.settings import BuildSettings
 
     data = Path(data_dir)
@@ -123,11 +123,7 @@ def main(
     model_name = choose_model(model, data / "cache")
     index_dir = data / "indexes" / _slug(model_name, paths)
     click.echo(f"index: {index_dir}")
-    try:
-        summary = build(index_dir, paths, BuildSettings.from_env({"model": model_name}))
-    except BuildError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+    summary = build(index_dir, paths, BuildSettings.from_env({"model": model_name}))
     click.echo(summary.line())
     if no_serve:
         return

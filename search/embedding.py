@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from indexer.errors import InvalidParameter
+
 QUERY_CACHE_SIZE = 1024
 
 
@@ -21,7 +23,7 @@ class LRUCache:
 
     def __init__(self, maxsize: int = QUERY_CACHE_SIZE) -> None:
         if maxsize < 1:
-            raise ValueError(f"maxsize: must be >= 1, got {maxsize}")
+            raise InvalidParameter(f"maxsize: must be >= 1, got {maxsize}")
         self.maxsize = maxsize
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexer.errors import InvalidParameter
 from indexer.filters import Filters
 from indexer.manifest import IndexDir, Manifest
 from indexer.vectors.types import is_lossy, rescore_depth
@@ -113,7 +114,7 @@ class SearchEngine:
         self.index_dir = IndexDir(index_dir)
         # Cross-encoder re-ranking (search/rerank.py), independent of the index version.
         if rerank_top_n < 1:
-            raise ValueError(f"rerank_top_n: must be >= 1, got {rerank_top_n}")
+            raise InvalidParameter(f"rerank_top_n: must be >= 1, got {rerank_top_n}")
         if isinstance(reranker, str):
             reranker = CrossEncoderReranker.load(reranker, device=device)
         self.reranker: CrossEncoderReranker | None = reranker
@@ -308,11 +309,13 @@ class SearchEngine:
         check_page(k, page)
         knobs = check_knobs(nprobe, ef_search)
         if mode not in MODES:
-            raise ValueError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+            raise InvalidParameter(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
         fusion_weights = check_weights(weights)
         filters = check_filters(filters)
         if rerank and self.reranker is None:
-            raise ValueError("rerank: this engine has no cross-encoder (open it with reranker=)")
+            raise InvalidParameter(
+                "rerank: this engine has no cross-encoder (open it with reranker=)"
+            )
         state = self.state
         first = (page - 1) * k
         # With re-ranking, fetch candidates from rank 1 (at least the top N), then page.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from indexer.errors import InvalidParameter, PubmedSearchError, Unavailable
 from search.metrics import STANDARD_METRICS, mean_metrics, recall_curve
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ CURVE_K = 100
 TIE_STEP = 2.0**-20  # relative gap between written run-file scores
 
 
-class EvalInputError(ValueError):
+class EvalInputError(PubmedSearchError, ValueError):
     """A query or qrels file that cannot be read; the message names the file and line."""
 
 
@@ -236,7 +237,7 @@ def run_mode(engine: Engine, eval_set: EvalSet, mode: str, k: int) -> ModeReport
     from search.results import SearchError
 
     if not 1 <= k <= MAX_K:
-        raise ValueError(f"k must be in 1..{MAX_K}, got {k}")
+        raise InvalidParameter(f"k must be in 1..{MAX_K}, got {k}")
     run: dict[str, list[tuple[str, float]]] = {}
     errors = 0
     start = time.perf_counter()
@@ -358,19 +359,26 @@ def run_path(path: str | Path, mode: str, several: bool) -> Path:
     )
 
 
-class PlotUnavailable(RuntimeError):
-    pass
+class PlotUnavailable(Unavailable, RuntimeError):
+    """A plot was asked for but matplotlib (the ``plot`` extra) is not installed."""
+
+
+def require_matplotlib() -> None:
+    """PlotUnavailable unless matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise PlotUnavailable("--plot needs matplotlib: pip install 'pubmed-search[plot]'") from e
 
 
 def plot_recall(report: EvalReport, path: str | Path) -> Path:
     """Mean Recall@k for k = 1..min(k, 100), one line per mode, saved as an image."""
-    try:
-        import matplotlib
+    require_matplotlib()
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise PlotUnavailable("--plot needs matplotlib: pip install 'pubmed-search[plot]'") from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     for m in report.modes:
         if m.recall_curve:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from indexer.errors import InvalidParameter
+
 K_RRF = 60
 """Cormack et al.'s constant: damps the weight of the very top ranks."""
 
@@ -20,10 +22,10 @@ def _check_weights(lists: Sequence[Ranked], weights: Sequence[float] | None) -> 
     if weights is None:
         return [1.0] * len(lists)
     if len(weights) != len(lists):
-        raise ValueError(f"weights: expected {len(lists)} values, got {len(weights)}")
+        raise InvalidParameter(f"weights: expected {len(lists)} values, got {len(weights)}")
     out = [float(w) for w in weights]
     if any(w < 0 or w != w for w in out):
-        raise ValueError(f"weights: must be non-negative numbers, got {list(weights)}")
+        raise InvalidParameter(f"weights: must be non-negative numbers, got {list(weights)}")
     return out
 
 
@@ -41,7 +43,7 @@ def reciprocal_rank_fusion(
     once, at its best rank.
     """
     if k_rrf < 0:
-        raise ValueError(f"k_rrf: must be >= 0, got {k_rrf}")
+        raise InvalidParameter(f"k_rrf: must be >= 0, got {k_rrf}")
     w = _check_weights(lists, weights)
     fused: dict[int, float] = {}
     for weight, ranked in zip(w, lists, strict=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TypedDict
 
+from indexer.errors import InvalidParameter
 from indexer.manifest import IndexDir, Manifest
 from indexer.models.encoder import Encoder, EncoderConfig
 from indexer.store import Store
@@ -41,7 +42,7 @@ def query_encoder_config(
         )
         return config, info.query_fingerprint or "", "query model"
     if query_model:
-        raise ValueError(
+        raise InvalidParameter(
             f"query_model: this index was built with one model ({info.model!r}) for articles "
             "and queries; pass --model instead"
         )

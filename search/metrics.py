@@ -29,6 +29,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from indexer.errors import InvalidParameter
+
 D = TypeVar("D", bound=Hashable)
 
 
@@ -48,7 +50,7 @@ def _relevant(qrels: Mapping[D, int]) -> dict[D, int]:
 
 def _check_k(k: int) -> None:
     if k < 1:
-        raise ValueError(f"cutoff k must be >= 1, got {k}")
+        raise InvalidParameter(f"cutoff k must be >= 1, got {k}")
 
 
 def dcg(gains: Iterable[float]) -> float:

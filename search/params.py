@@ -5,7 +5,8 @@ kind, default, bounds, choices and help. The rest is derived from it: the engine
 below, the API's request parser (``web.params``), the OpenAPI document (``web.openapi``), the
 web UI form and the ``pubmed-search query`` options (``pubmed_search.options``).
 
-Engine checks raise a ValueError naming the parameter.
+Engine checks raise an InvalidParameter (a ValueError, HTTP 400, exit 2) whose message
+starts with the parameter's name.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from indexer.errors import InvalidParameter
 from indexer.filters import MAX_QUERY_CHARS, Filters
 from search.results import MODES
 
@@ -106,7 +108,7 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "rerank",
         "bool",
-        "Re-score the mode's top candidates with the server's cross-encoder (opt-in).",
+        "Re-rank the mode's top candidates with the server's cross-encoder (opt-in).",
         "query",
         default=False,
         endpoints=("search",),
@@ -242,9 +244,9 @@ def _in_range(value: object, param: Param) -> bool:
 def check_query(query: object) -> str:
     limit = PARAM["q"].max_chars
     if not isinstance(query, str) or not query.strip():
-        raise ValueError("query: must be a non-empty string")
+        raise InvalidParameter("query: must be a non-empty string")
     if len(query) > limit:  # type: ignore[operator]
-        raise ValueError(f"query: at most {limit} characters, got {len(query)}")
+        raise InvalidParameter(f"query: at most {limit} characters, got {len(query)}")
     return query.strip()
 
 
@@ -253,10 +255,12 @@ def check_page(k: object, page: object) -> None:
     request may: MAX_PAGE / MAX_DEPTH bound requests)."""
     spec = PARAM["k"]
     if not _in_range(k, spec):
-        raise ValueError(f"k: must be an integer from {spec.minimum} to {spec.maximum}, got {k!r}")
+        raise InvalidParameter(
+            f"k: must be an integer from {spec.minimum} to {spec.maximum}, got {k!r}"
+        )
     low = PARAM["page"].minimum
     if isinstance(page, bool) or not isinstance(page, int) or page < low:  # type: ignore[operator]
-        raise ValueError(f"page: must be an integer >= {low}, got {page!r}")
+        raise InvalidParameter(f"page: must be an integer >= {low}, got {page!r}")
 
 
 def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list[float]:
@@ -266,18 +270,18 @@ def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list
     if isinstance(weights, Mapping):
         unknown = set(weights) - {"dense", "lexical"}
         if unknown:
-            raise ValueError(f"weights: unknown keys {sorted(unknown)} (use dense, lexical)")
+            raise InvalidParameter(f"weights: unknown keys {sorted(unknown)} (use dense, lexical)")
         pair = [weights.get("dense", 1.0), weights.get("lexical", 1.0)]
     else:
         pair = list(weights)
     if len(pair) != 2:
-        raise ValueError(f"weights: expected (dense, lexical), got {weights!r}")
+        raise InvalidParameter(f"weights: expected (dense, lexical), got {weights!r}")
     try:
         out = [float(w) for w in pair]
     except (TypeError, ValueError) as e:
-        raise ValueError(f"weights: must be numbers, got {weights!r}") from e
+        raise InvalidParameter(f"weights: must be numbers, got {weights!r}") from e
     if any(not (w >= 0) or w == float("inf") for w in out) or sum(out) == 0:
-        raise ValueError(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
+        raise InvalidParameter(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
     return out
 
 
@@ -285,7 +289,7 @@ def check_filters(filters: Filters | None) -> Filters | None:
     if filters is None:
         return None
     if not isinstance(filters, Filters):
-        raise ValueError(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
+        raise InvalidParameter(f"filters: expected indexer.filters.Filters, got {type(filters)!r}")
     return None if filters.is_empty() else filters
 
 
@@ -294,7 +298,7 @@ def check_knobs(nprobe: object, ef_search: object) -> dict[str, int | None]:
     for name, value in (("nprobe", nprobe), ("ef_search", ef_search)):
         spec = PARAM[name]
         if value is not None and not _in_range(value, spec):
-            raise ValueError(
+            raise InvalidParameter(
                 f"{name}: must be an integer from {spec.minimum} to {spec.maximum}, got {value!r}"
             )
     return {"nprobe": nprobe, "ef_search": ef_search}  # type: ignore[dict-item]

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from indexer.errors import InvalidParameter
 from indexer.models.encoder import ModelLoadError
 
 DEFAULT_TOP_N = 50
@@ -123,7 +124,7 @@ class CrossEncoderReranker:
         import torch
 
         if max_length < 8 or batch_size < 1:
-            raise ValueError("max_length >= 8 and batch_size >= 1 required")
+            raise InvalidParameter("max_length >= 8 and batch_size >= 1 required")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
@@ -160,7 +161,7 @@ class CrossEncoderReranker:
     ) -> np.ndarray:
         """Scores of the first ``top_n`` of ``hits_texts`` (the candidates, best first)."""
         if top_n < 1:
-            raise ValueError(f"top_n: must be >= 1, got {top_n}")
+            raise InvalidParameter(f"top_n: must be >= 1, got {top_n}")
         return self.score(query, list(hits_texts[:top_n]))
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from indexer.errors import NotFoundError, PubmedSearchError
+
 MODES = ("hybrid", "dense", "lexical")
 
 
-class SearchError(Exception):
+class SearchError(PubmedSearchError):
     """Base class of the search layer's own errors."""
 
 
-class NotFound(SearchError, KeyError):
+class NotFound(SearchError, NotFoundError, KeyError):
     """An article (PMID) is not in the index, or has no vector for ``similar``."""
 
     def __str__(self) -> str:  # KeyError would repr() the message

@@ -225,8 +225,10 @@ def test_ui_errors_are_html_pages_with_the_status(client, app, monkeypatch):
 def test_engine_value_error_becomes_400(client, app, monkeypatch):
     engine = app.extensions["pubmed_search"]
 
+    from indexer.errors import InvalidParameter
+
     def refuse(*args, **kwargs):
-        raise ValueError("k: refused by the engine")
+        raise InvalidParameter("k: refused by the engine")
 
     monkeypatch.setattr(engine, "search", refuse)
     assert_error(client.get(SEARCH, query_string={"q": "x"}), 400, "k")

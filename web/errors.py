@@ -2,8 +2,10 @@
 
 Every failure under ``/api`` (a bad parameter, an unknown PMID, Flask's own 404/405/413, an
 unexpected exception) leaves as that JSON; elsewhere the same status and message are
-rendered as an HTML page. Unexpected exceptions are logged with their traceback and answer
-500 with a generic message: no stack trace ever reaches the client.
+rendered as an HTML page. The status of the product's own errors is their ``status``
+attribute (``indexer/errors.py``): below 500 their message is shown to the client; from 500
+up, and for any other exception (500), the failure is logged and the client gets a generic
+message: no stack trace or internal detail ever reaches the client.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ import logging
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from search.results import ModelMismatchError, NotFound
-from web.params import ParamError
+from indexer.errors import PubmedSearchError
 
 log = logging.getLogger(__name__)
 
 INTERNAL_MESSAGE = "internal server error: the failure was logged on the server"
 
 
-class ApiError(Exception):
-    """An error with an HTTP status and a message safe to show to the client."""
+class ApiError(PubmedSearchError):
+    """A request the API refuses, with the HTTP status to answer and a message safe to show
+    to the client (``ApiError(400, "body: not valid JSON")``)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -52,18 +54,13 @@ def error_response(status: int, message: str) -> Response:
 
 
 def _classify(error: Exception) -> tuple[int, str]:
-    if isinstance(error, ApiError):
-        return error.status, error.message
-    if isinstance(error, ParamError):
-        return 400, str(error)
-    if isinstance(error, NotFound):
-        return 404, str(error)
-    if isinstance(error, ModelMismatchError):
-        log.error("model mismatch: %s", error)
-        return 500, INTERNAL_MESSAGE
-    if isinstance(error, ValueError):  # the engine's contract: bad parameter, message names it
-        log.warning("search layer refused a request %s: %s", request.full_path, error)
-        return 400, str(error)
+    """(status, message to show) of an exception raised while handling a request."""
+    if isinstance(error, PubmedSearchError):
+        if error.status < 500:
+            log.info("refused %s: %s", request.full_path, error)
+            return error.status, str(error)
+        log.error("%s on %s: %s", type(error).__name__, request.full_path, error)
+        return error.status, INTERNAL_MESSAGE
     log.exception("unhandled error on %s %s", request.method, request.full_path)
     return 500, INTERNAL_MESSAGE
 

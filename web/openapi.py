@@ -191,13 +191,13 @@ SCHEMAS: dict[str, Any] = {
             },
             "reranked": {
                 "type": "boolean",
-                "description": "The top candidates were re-scored by the cross-encoder "
+                "description": "The top candidates were re-ranked by the cross-encoder "
                 "(scores are then its logits).",
             },
             "rerank_ms": {
                 "type": ["number", "null"],
                 "minimum": 0,
-                "description": "Time of the re-scoring (part of took_ms); null if not reranked.",
+                "description": "Time of the re-ranking (part of took_ms); null if not reranked.",
             },
             "model": {**_STR, "description": "Model that ranked the results (bm25: lexical)."},
             "version": {"type": "integer", "minimum": 0},

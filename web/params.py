@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from indexer.errors import InvalidParameter
 from indexer.filters import Filters
 from search.params import (
     ANY_WORDS,
@@ -36,7 +37,7 @@ _PMID = re.compile(r"[0-9]{1,10}")
 MAX_PMID = 2**31 - 1  # PMIDs are 8 digits today; a 32-bit column holds every one
 
 
-class ParamError(ValueError):
+class ParamError(InvalidParameter):
     """A request parameter is missing or invalid; ``str()`` names the parameter."""
 
     def __init__(self, param: str, message: str) -> None:

@@ -36,6 +36,7 @@ import numpy as np
 from indexer.build.checkpoint import chunks_progress, write_chunk
 from indexer.build.pipeline import BuildError, BuildSummary, build
 from indexer.build.settings import BuildSettings
+from indexer.errors import Unavailable
 from indexer.ingest.sources import SourceStats, iter_records
 from indexer.models.encoder import Encoder, EncoderConfig
 from indexer.vectors.index import VectorIndex
@@ -46,7 +47,7 @@ LOCAL = ("", "local", None)
 SHARD_MIN = 50_000  # fewer new vectors than this are added in the driver
 
 
-class RayUnavailable(BuildError):
+class RayUnavailable(BuildError, Unavailable):
     """Ray is not installed."""
 
 

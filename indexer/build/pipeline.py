@@ -42,6 +42,7 @@ from indexer.build.checkpoint import (
     open_state,
 )
 from indexer.build.settings import BuildSettings
+from indexer.errors import PubmedSearchError
 from indexer.ingest.sources import iter_records
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.models.encoder import Encoder
@@ -53,7 +54,7 @@ from indexer.vectors.types import resolve_factory, train_sample_size
 log = logging.getLogger(__name__)
 
 
-class BuildError(RuntimeError):
+class BuildError(PubmedSearchError, RuntimeError):
     """A build cannot proceed; the message says why and what to do. Nothing published changed."""
 
 
@@ -171,7 +172,7 @@ def build(
     add to FAISS on a Ray cluster); None runs them in this process. The store writes, the
     checkpoints and the published format are the same either way.
     """
-    settings = settings or BuildSettings()
+    settings = (settings or BuildSettings()).validate()  # bad options fail before any work
     started = time.monotonic()
     paths = [Path(p) for p in inputs]
     for p in paths:
@@ -187,6 +188,7 @@ def build(
     existing = idx.read_manifest(published).encoder if published is not None else None
     settings = settings.resolved(existing)
     encoder = Encoder.load(settings.encoder_config())  # fails before any work
+    settings.validate(dim=encoder.dim)  # a FAISS factory string, against the model's size
     query_info = _query_encoder_info(settings, encoder.dim)
     info = EncoderInfo(
         model=settings.model,
@@ -225,9 +227,9 @@ def _build_locked(
         _check_compatible(prev, info, store_url or None)
     staging = (published or 0) + 1
     fingerprint = f"{staging}|{info.fingerprint}|{settings.index_type}|{store_url}"
-    state, state_path = open_state(idx.build_dir, staging, fingerprint)
-    store = Store(store_url or idx.default_store_url())
+    store = Store(store_url or idx.default_store_url())  # a store that cannot open: no state
     try:
+        state, state_path = open_state(idx.build_dir, staging, fingerprint)
         reader = runner.iter_records if runner is not None else iter_records
         ingest(store, paths, state, state_path, settings.ingest_batch, reader)
         chunks_dir = idx.build_dir / "chunks"

@@ -8,9 +8,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import InvalidParameter
 from indexer.manifest import EncoderInfo
 from indexer.models.encoder import DEFAULT_MODEL, EncoderConfig
+from indexer.store.engine import parse_url
 from indexer.tune.settings import TUNING_FILE
+from indexer.vectors.types import is_named, resolve_factory
 
 ENV_PREFIX = "PUBMED_SEARCH_"
 
@@ -57,6 +60,41 @@ class BuildSettings:
                 values[f.name] = raw
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return cls(**values)
+
+    def validate(self, dim: int | None = None) -> BuildSettings:
+        """Refuse values a build cannot use, before it does any work; returns ``self``.
+
+        Raises InvalidParameter naming the option (``--batch-size: ...``). With ``dim`` (the
+        model's vector size, known once it is loaded) a raw FAISS factory string in
+        ``index_type`` is also built once to check it; named types are checked without it.
+        """
+        for name in ("batch_size", "chunk_size", "ingest_batch", "keep_versions"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("max_length", "query_max_length"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 8, 8192)
+        for name, allowed in (
+            ("pooling", ("mean", "cls")),
+            ("query_pooling", ("mean", "cls")),
+            ("quantize", ("none", "int8")),
+            ("device", ("auto", "cpu", "cuda")),
+        ):
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise InvalidParameter(
+                    f"{_flag(name)}: must be one of {', '.join(allowed)}, got {value!r}"
+                )
+        if not isinstance(self.index_type, str) or not self.index_type.strip():
+            got = self.index_type
+            raise InvalidParameter(f"--index-type: {INDEX_TYPES} or a factory string, got {got!r}")
+        if dim is not None and not is_named(self.index_type):
+            try:
+                resolve_factory(self.index_type, 1, dim)
+            except ValueError as e:
+                raise InvalidParameter(f"--index-type: {e} (or a named type: {INDEX_TYPES})") from e
+        if self.db_url:
+            parse_url(self.db_url)  # StoreURLError: malformed, unsupported backend
+        return self
 
     def resolved(self, existing: EncoderInfo | None) -> BuildSettings:
         """Fill unset encoder options from an existing index's manifest, else the defaults.
@@ -110,3 +148,21 @@ def tuned_pooling(model: str) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return pooling if pooling in ("mean", "cls") else None
+
+
+INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opq|opqM|sq8|sqfp16"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_int(name: str, value: object, low: int, high: int | None = None) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise InvalidParameter(f"{_flag(name)}: must be an integer {bound}, got {value!r}")

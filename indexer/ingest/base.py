@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from indexer.errors import PubmedSearchError
+
 try:  # ISA-L's gzip reader: same interface and errors as gzip's, 2.7x less CPU (measured)
     from isal import igzip as _gzip
     from isal.isal_zlib import error as _isal_error
@@ -22,7 +24,7 @@ MAX_SKIPPED_EXAMPLES = 50
 MAX_ID = 2**63 - 1
 
 
-class SourceError(RuntimeError):
+class SourceError(PubmedSearchError, RuntimeError):
     """A file that cannot be read to its end (truncated, corrupt, unknown type)."""
 
     def __init__(self, path: str | Path, message: str) -> None:

@@ -35,6 +35,8 @@ from typing import Any
 
 from lxml import etree
 
+from indexer.errors import PubmedSearchError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -53,7 +55,7 @@ DEFAULT_DOCTYPE = (
 )
 
 
-class EutilsError(RuntimeError):
+class EutilsError(PubmedSearchError, RuntimeError):
     """NCBI refused a request, reported an error, or kept failing after every retry."""
 
 

@@ -33,6 +33,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from indexer.errors import PubmedSearchError
 from indexer.ingest.eutils import DEFAULT_DOCTYPE, ESEARCH_MAX_IDS, EutilsClient, EutilsError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ MIN_DATE = date(1700, 1, 1)
 _DATE = re.compile(r"(\d{4})(?:[/.-](\d{1,2})(?:[/.-](\d{1,2}))?)?")
 
 
-class FetchError(RuntimeError):
+class FetchError(PubmedSearchError, RuntimeError):
     """A download that cannot start or go on; the message says what to do."""
 
 

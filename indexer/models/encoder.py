@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from indexer.errors import PubmedSearchError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "michiyasunaga/BioLinkBERT-base"
@@ -38,7 +40,7 @@ DEFAULT_TOKEN_BUDGET = 8192
 CPU_MAX_PADDING = 0.05
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(PubmedSearchError, RuntimeError):
     """The model could not be loaded; the message names the model and how to fix it."""
 
 

@@ -13,10 +13,11 @@ import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, exc, inspect, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import QueuePool
 
+from indexer.errors import DamagedIndex, InvalidParameter, PubmedSearchError, Unavailable
 from indexer.store.schema import (
     FIRST_DOC_ID,
     SCHEMA_VERSION,
@@ -30,8 +31,20 @@ IMMEDIATE = "sqlite_begin_immediate"
 """Execution option: the transaction starts with ``BEGIN IMMEDIATE`` (SQLite writers)."""
 
 
-class StoreError(RuntimeError):
-    """The store cannot be opened or used as asked (bad URL, missing file, read-only...)."""
+class StoreError(PubmedSearchError, RuntimeError):
+    """The store cannot be used as asked (e.g. a write to a store opened read-only)."""
+
+
+class StoreURLError(StoreError, InvalidParameter):
+    """The store URL (``--db``) is malformed, of an unsupported backend, or names no driver."""
+
+
+class StoreUnavailable(StoreError, Unavailable):
+    """The database server cannot be reached (or its driver is not installed)."""
+
+
+class StoreDamaged(StoreError, DamagedIndex):
+    """The store is missing, not a metadata store, or of another schema version."""
 
 
 def normalise_url(url: str) -> str:
@@ -41,35 +54,67 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def open_engine(url: str, readonly: bool) -> tuple[Engine, str, str]:
-    """(engine, backend, url) with the schema created (writer) or checked (reader)."""
+def parse_url(url: str) -> URL:
+    """The parsed store URL (a bare path means SQLite); StoreURLError if it cannot be used."""
     url = normalise_url(url)
     try:
         u = make_url(url)
-    except Exception as e:
-        raise StoreError(f"not a database URL: {url!r} ({e})") from e
+    except Exception as e:  # ArgumentError, or ValueError for e.g. a non-numeric port
+        raise StoreURLError(f"not a database URL: {url!r} ({e})") from e
+    backend = u.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreURLError(
+            f"unsupported database backend {backend!r} in {url!r}: use a SQLite path or "
+            "sqlite:///PATH, or postgresql+psycopg://user@host/db"
+        )
+    if backend == "sqlite" and (
+        not u.database or u.database == ":memory:" or u.database.startswith("file:")
+    ):
+        raise StoreURLError(f"the SQLite store needs a file path, got {u.database!r}")
+    return u
+
+
+def open_engine(url: str, readonly: bool) -> tuple[Engine, str, str]:
+    """(engine, backend, url) with the schema created (writer) or checked (reader).
+
+    Fails with StoreURLError (bad URL), StoreUnavailable (server not reachable) or
+    StoreDamaged (missing file, not a store, other schema version).
+    """
+    u = parse_url(url)
+    url = normalise_url(url)
     backend = u.get_backend_name()
     if backend == "sqlite":
         engine = _sqlite_engine(u.database, readonly)
-    elif backend == "postgresql":
-        engine = _pg_engine(url, readonly)
     else:
-        raise StoreError(f"unsupported database backend {backend!r} in {url!r}")
+        engine = _pg_engine(url, readonly)
+    where = u.render_as_string(hide_password=True)
     try:
         _check_or_create_schema(engine, backend, readonly)
+    except exc.OperationalError as e:
+        engine.dispose()
+        if backend == "sqlite":
+            raise  # a local file: disk full, permissions... (a build reports these itself)
+        raise StoreUnavailable(f"cannot connect to the database {where}: {_first_line(e)}") from e
+    except exc.DatabaseError as e:
+        engine.dispose()
+        raise StoreDamaged(f"{where} is not a usable metadata store: {_first_line(e)}") from e
     except BaseException:
         engine.dispose()
         raise
     return engine, backend, url
 
 
-def _sqlite_engine(database: str | None, readonly: bool) -> Engine:
-    if not database or database == ":memory:" or database.startswith("file:"):
-        raise StoreError(f"the SQLite store needs a file path, got {database!r}")
+def _first_line(error: exc.DBAPIError) -> str:
+    """The driver's own message, first line (not the SQL SQLAlchemy appends)."""
+    text = str(error.orig or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _sqlite_engine(database: str, readonly: bool) -> Engine:
     path = os.path.abspath(database)
     if readonly:
         if not os.path.exists(path):
-            raise StoreError(f"no metadata store at {path}")
+            raise StoreDamaged(f"no metadata store at {path}: the index is damaged")
         target, uri = Path(path).as_uri() + "?mode=ro", True
     else:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -104,7 +149,15 @@ def _sqlite_engine(database: str | None, readonly: bool) -> Engine:
 
 
 def _pg_engine(url: str, readonly: bool) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24)
+    try:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24)
+    except exc.NoSuchModuleError as e:
+        raise StoreURLError(f"no such database driver in {url!r}: {e}") from e
+    except ImportError as e:
+        raise StoreUnavailable(
+            f"the database driver for {url!r} is not installed ({e}): "
+            "pip install 'pubmed-search[postgres]'"
+        ) from e
     if readonly:
 
         @event.listens_for(engine, "connect")
@@ -130,7 +183,7 @@ def _check_or_create_schema(engine: Engine, backend: str, readonly: bool) -> Non
             for ddl in SQLITE_OBSOLETE_DDL:
                 conn.exec_driver_sql(ddl)
     if missing:
-        raise StoreError(f"not a metadata store (missing tables {sorted(missing)}): {engine.url}")
+        raise StoreDamaged(f"not a metadata store (missing tables {sorted(missing)}): {engine.url}")
     with engine.begin() as conn:
         rows = dict(conn.execute(text("SELECT key, value FROM meta")).all())
         if "schema_version" not in rows and not readonly:
@@ -143,7 +196,7 @@ def _check_or_create_schema(engine: Engine, backend: str, readonly: bool) -> Non
             )
             return
     if rows.get("schema_version") != str(SCHEMA_VERSION):
-        raise StoreError(
+        raise StoreDamaged(
             f"metadata store schema version {rows.get('schema_version')!r}, "
             f"this code reads version {SCHEMA_VERSION}; rebuild the index"
         )

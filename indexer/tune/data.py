@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.errors import PubmedSearchError
 from indexer.records import Article, Deletion, Record
 from indexer.text import terms
 
@@ -230,8 +231,8 @@ def negatives_from_index(
     return out
 
 
-class NotEnoughPairs(ValueError):
-    pass
+class NotEnoughPairs(PubmedSearchError, ValueError):
+    """Too few training pairs for the settings asked (the message says which to change)."""
 
 
 def prepare_data(

@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from indexer.errors import PubmedSearchError
+
 TUNING_FILE = "pubmed_search_tuning.json"
 STATE_DIR = ".tune"
 TAU_INIT, TAU_MIN, TAU_MAX = 0.05, 0.01, 0.5
 EVAL_K = 10
 
 
-class TuneError(RuntimeError):
+class TuneError(PubmedSearchError, RuntimeError):
     """Tuning cannot start or continue; the message says why and what to do."""
 
 

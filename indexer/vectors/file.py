@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from indexer.manifest import IndexFormatError
+
 
 class VectorFile:
     """Append-only fp16 vectors on disk, row r = doc id r; rows never written read as zeros.
@@ -33,7 +35,9 @@ class VectorFile:
         self.dtype = np.dtype(dtype)
         self.readonly = readonly
         self._row_bytes = self.dim * self.dtype.itemsize
-        if not readonly and not self.path.exists():
+        if not self.path.exists():
+            if readonly:
+                raise IndexFormatError(f"{self.path} is missing: the index is damaged")
             self.path.touch()
         self._mm: np.memmap | None = None
         self._map()

@@ -26,6 +26,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from indexer.manifest import IndexFormatError
 from indexer.models.encoder import physical_cores
 from indexer.vectors.types import (
     HNSW_EF_CONSTRUCTION,
@@ -36,6 +37,7 @@ from indexer.vectors.types import (
     construct,
     describe,
     extract_ivf,
+    faiss_message,
     is_lossy,
     sq_name,
 )
@@ -97,7 +99,10 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], mmap: bool = False) -> VectorIndex:
-        """Read an index; ``mmap`` maps its data read-only when FAISS supports it (else reads)."""
+        """Read an index; ``mmap`` maps its data read-only when FAISS supports it (else reads).
+
+        IndexFormatError names the file if it is missing or not a FAISS index (e.g. truncated).
+        """
         index = None
         # IO_FLAG_MMAP_IFC (FAISS >= 1.10) maps flat codes and IVF lists; IO_FLAG_MMAP, IVF only
         flag_sets = [getattr(faiss, "IO_FLAG_MMAP_IFC", 0), faiss.IO_FLAG_MMAP] if mmap else []
@@ -109,7 +114,12 @@ class VectorIndex:
                 index = None
         read_only = index is not None
         if index is None:
-            index = faiss.read_index(str(path))
+            try:
+                index = faiss.read_index(str(path))
+            except Exception as e:  # faiss raises RuntimeError with a C++ trace
+                detail = faiss_message(e) if os.path.exists(path) else "missing"
+                message = f"{path} cannot be read ({detail}): the index is damaged"
+                raise IndexFormatError(message) from e
         return cls(index, describe(index), read_only=read_only)
 
     # properties -------------------------------------------------------------

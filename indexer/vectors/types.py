@@ -74,12 +74,21 @@ def train_sample_size(n: int, factory: str) -> int:
     return int(min(n, max(TRAIN_MIN, min(want, TRAIN_MAX))))
 
 
+_FAISS_WHERE = re.compile(r"^Error in .*? at \S+:\d+: (Error: )?")
+
+
+def faiss_message(error: Exception) -> str:
+    """The readable part of a FAISS error: its first line without the C++ function and file."""
+    text = str(error).strip()
+    return _FAISS_WHERE.sub("", text.splitlines()[0]) if text else type(error).__name__
+
+
 def construct(dim: int, factory: str) -> faiss.Index:
     """A new inner-product index from a factory string; ValueError if FAISS rejects it."""
     try:
         return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except Exception as e:  # faiss raises RuntimeError with a C++ trace
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = faiss_message(e)
         raise ValueError(f"invalid FAISS index type or factory string {factory!r}: {msg}") from e
 
 
@@ -92,6 +101,13 @@ def extract_ivf(index: faiss.Index) -> Any | None:
 
 
 _NAMED = re.compile(r"^(ivfpq|opq)(\d*)$")
+NAMED_TYPES = ("auto", "flat", "hnsw", "ivf", "sq8", "sqfp16")  # and _NAMED: ivfpqM, opqM
+
+
+def is_named(index_type: str) -> bool:
+    """True for a named index type (see resolve_factory), False for a raw factory string."""
+    kind = index_type.strip().lower()
+    return kind in NAMED_TYPES or _NAMED.match(kind) is not None
 
 
 def resolve_factory(index_type: str, n: int, dim: int) -> str:

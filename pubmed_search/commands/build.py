@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
+
+from pubmed_search.cli import Command
 
 INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STRING"
 
 
-@click.command("build")
+@click.command("build", cls=Command)
 @click.option(
     "--index",
     "index_dir",
@@ -107,28 +108,22 @@ def command(
 
     Re-running after an interruption resumes from the last checkpoint.
     """
-    from indexer.build import BuildError, build
+    from indexer.build import build
     from indexer.build.settings import BuildSettings
-    from indexer.ingest.sources import SourceError
-    from indexer.models.encoder import ModelLoadError
 
     overrides = dict(options)
     if no_progress:
         overrides["show_progress"] = False
-    settings = BuildSettings.from_env(overrides)
+    settings = BuildSettings.from_env(overrides).validate()  # before anything is read or loaded
     if ray_address is not None and os.path.isfile(ray_address):
         # `--ray FILE...`: click took the first input for the optional address
         inputs, ray_address = (ray_address, *inputs), "local"
-    try:
-        if ray_address is not None:
-            from indexer.build.distributed import build_distributed
+    if ray_address is not None:
+        from indexer.build.distributed import build_distributed
 
-            summary = build_distributed(
-                index_dir, list(inputs), settings, address=ray_address, concurrency=ray_concurrency
-            )
-        else:
-            summary = build(index_dir, list(inputs), settings)
-    except (BuildError, ModelLoadError, SourceError) as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+        summary = build_distributed(
+            index_dir, list(inputs), settings, address=ray_address, concurrency=ray_concurrency
+        )
+    else:
+        summary = build(index_dir, list(inputs), settings)
     click.echo(summary.line())

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
+
+from pubmed_search.cli import Command
 
 MODE_CHOICES = ["hybrid", "dense", "lexical", "all"]
 
 
-@click.command("eval")
+@click.command("eval", cls=Command)
 @click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False, exists=True))
 @click.option(
     "--queries",
@@ -71,39 +71,22 @@ def command(
     Queries without any relevant judged document are left out of the means and counted.
     """
     from search.evaluate import (
-        EvalInputError,
-        PlotUnavailable,
         evaluate,
         load_eval_set,
         plot_recall,
+        require_matplotlib,
         run_path,
         write_run,
     )
     from search.results import MODES
 
-    def fail(message: str) -> None:
-        click.echo(f"error: {message}", err=True)
-        sys.exit(1)
-
     if plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            fail("--plot needs matplotlib: pip install 'pubmed-search[plot]'")
-    try:
-        eval_set = load_eval_set(queries_path, qrels_path)
-    except EvalInputError as e:
-        fail(str(e))
+        require_matplotlib()  # before the index is opened and the queries run
+    eval_set = load_eval_set(queries_path, qrels_path)
 
-    from indexer.manifest import IndexFormatError
-    from indexer.models.encoder import ModelLoadError
     from search.engine import SearchEngine
-    from search.results import SearchError
 
-    try:
-        engine = SearchEngine.open(index_dir, model=model)
-    except (ModelLoadError, IndexFormatError, SearchError) as e:
-        fail(str(e))
+    engine = SearchEngine.open(index_dir, model=model)
     modes = list(MODES) if mode == "all" else [mode]
     try:
         report = evaluate(engine, eval_set, modes, k)
@@ -124,7 +107,7 @@ def command(
             plot_recall(report, plot)
             click.echo(f"plot: {plot}", err=True)
     except OSError as e:
-        fail(f"cannot write {e.filename or run_out or plot}: {e.strerror or e}")
-    except PlotUnavailable as e:
-        fail(str(e))
+        raise click.ClickException(
+            f"cannot write {e.filename or run_out or plot}: {e.strerror or e}"
+        ) from e
     click.echo(report.to_json() if as_json else report.table())

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from pubmed_search.cli import Command
+
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
@@ -18,7 +20,7 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
         raise click.BadParameter(str(e)) from e
 
 
-@click.command("fetch")
+@click.command("fetch", cls=Command)
 @click.option("--query", default=None, help="PubMed search, e.g. 'asthma[mh] AND budesonide'.")
 @click.option(
     "--pmids",
@@ -80,12 +82,8 @@ def command(
     retries on 429/5xx/dropped connections, and resumes an interrupted download when run
     again with the same arguments (progress is kept in OUT.parts/).
     """
-    from indexer.ingest.eutils import EutilsClient, EutilsError
-    from indexer.ingest.fetch import FetchError, fetch, read_pmid_file
-
-    def fail(message: str) -> None:
-        click.echo(f"error: {message}", err=True)
-        sys.exit(1)
+    from indexer.ingest.eutils import EutilsClient
+    from indexer.ingest.fetch import fetch, read_pmid_file
 
     if (query is None) == (pmids_file is None):
         raise click.UsageError("give either --query or --pmids")
@@ -123,10 +121,10 @@ def command(
             restart=restart,
             progress=progress,
         )
-    except (FetchError, EutilsError) as e:
-        fail(str(e))
     except KeyboardInterrupt:
-        fail(f"interrupted: run the same command again to resume ({out}.parts keeps the progress)")
+        raise click.ClickException(
+            f"interrupted: run the same command again to resume ({out}.parts keeps the progress)"
+        ) from None
     finally:
         if bar is not None:
             bar.close()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import click
 
+from pubmed_search.cli import Command
 
-@click.command("info")
+
+@click.command("info", cls=Command)
 @click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False))
 def command(index_dir: str) -> None:
     """Show the published manifest of --index (model, fingerprint, FAISS type, counts)."""
-    from indexer.manifest import IndexDir, IndexFormatError
+    from indexer.manifest import IndexDir
 
-    try:
-        manifest = IndexDir(index_dir).read_manifest()
-    except IndexFormatError as e:
-        raise click.ClickException(str(e)) from e
-    click.echo(manifest.to_json())
+    click.echo(IndexDir(index_dir).read_manifest().to_json())

@@ -7,6 +7,7 @@ import textwrap
 
 import click
 
+from pubmed_search.cli import Command
 from pubmed_search.options import search_options
 from search.params import MAX_DEPTH, PARAM
 
@@ -55,7 +56,7 @@ def _print_text(response) -> None:
         click.echo("no results")
 
 
-@click.command("query")
+@click.command("query", cls=Command)
 @click.option(
     "--index",
     "index_dir",
@@ -77,7 +78,7 @@ def _print_text(response) -> None:
     "rerank_model",
     default=None,
     metavar="MODEL",
-    help="Re-score the top candidates with this cross-encoder (hub id or directory), "
+    help="Re-rank the top candidates with this cross-encoder (hub id or directory), "
     "e.g. ncbi/MedCPT-Cross-Encoder.",
 )
 @click.option(
@@ -85,7 +86,7 @@ def _print_text(response) -> None:
     type=click.IntRange(1, 1000),
     default=50,
     show_default=True,
-    help="Candidates the cross-encoder re-scores.",
+    help="Candidates the cross-encoder re-ranks.",
 )
 @click.option(
     "--json",
@@ -117,8 +118,6 @@ def command(
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
     journal, title, snippet)."""
     from indexer.filters import Filters
-    from indexer.manifest import IndexFormatError
-    from indexer.models.encoder import ModelLoadError
     from search import ModelMismatchError, SearchEngine
     from search.pages import page_dict
     from search.rerank import RerankerLoadError
@@ -156,8 +155,6 @@ def command(
         raise click.BadParameter(str(e), param_hint="--rerank") from e
     except ModelMismatchError as e:
         raise click.BadParameter(str(e), param_hint="--model") from e
-    except (IndexFormatError, ModelLoadError, OSError) as e:
-        raise click.ClickException(str(e)) from e
     try:
         response = engine.search(
             text,
@@ -169,8 +166,6 @@ def command(
             nprobe=nprobe,
             ef_search=ef_search,
         )
-    except ValueError as e:
-        raise click.UsageError(str(e)) from e
     finally:
         engine.close()
     if as_json:

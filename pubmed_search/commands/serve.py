@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from pubmed_search.cli import Command
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,7 @@ def _address(server: object, host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-@click.command("serve")
+@click.command("serve", cls=Command)
 @click.option(
     "--index",
     "index_dir",
@@ -59,7 +61,7 @@ def _address(server: object, host: str, port: int) -> str:
     type=click.IntRange(1, 1000),
     default=50,
     show_default=True,
-    help="Top candidates the cross-encoder re-scores.",
+    help="Top candidates the cross-encoder re-ranks.",
 )
 @click.option(
     "--reload-interval",
@@ -92,25 +94,18 @@ def command(
     """
     from waitress import create_server
 
-    from indexer.manifest import IndexFormatError
-    from indexer.models.encoder import ModelLoadError
-    from search.results import SearchError
     from web import RELOADER, create_app
 
-    try:
-        app = create_app(
-            {
-                "INDEX_DIR": index_dir,
-                "MODEL": model,
-                "RERANK_MODEL": rerank_model,
-                "RERANK_TOP_N": rerank_top_n,
-                "RELOAD_INTERVAL": reload_interval,
-                "MAX_CONTENT_LENGTH": max_body,
-            }
-        )
-    except (IndexFormatError, SearchError, ModelLoadError, ValueError, OSError) as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+    app = create_app(
+        {
+            "INDEX_DIR": index_dir,
+            "MODEL": model,
+            "RERANK_MODEL": rerank_model,
+            "RERANK_TOP_N": rerank_top_n,
+            "RELOAD_INTERVAL": reload_interval,
+            "MAX_CONTENT_LENGTH": max_body,
+        }
+    )
     server = create_server(
         app,
         host=host,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import click
+
+from pubmed_search.cli import Command
 
 
 def _read_pmids(path: str) -> list[int]:
@@ -19,7 +20,7 @@ def _read_pmids(path: str) -> list[int]:
     return pmids
 
 
-@click.command("tune")
+@click.command("tune", cls=Command)
 @click.option("--model", required=True, help="Base encoder: a hub id or a local directory.")
 @click.option(
     "--out",
@@ -103,8 +104,7 @@ def command(
     is no title, from PubMed XML / JSONL INPUTS, and write a model directory to --out that
     `pubmed-search build --model OUT` uses like any other model.
     """
-    from indexer.ingest.sources import SourceError
-    from indexer.tune import TuneError, TuneSettings, tune
+    from indexer.tune import TuneSettings, tune
 
     settings = TuneSettings(
         **options,
@@ -113,9 +113,4 @@ def command(
     )
     if settings.index_dir and settings.hard_negatives != "bm25":
         click.echo("note: --index is used only with --hard-negatives bm25", err=True)
-    try:
-        result = tune(list(inputs), out_dir, settings)
-    except (TuneError, SourceError) as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    click.echo(result.line())
+    click.echo(tune(list(inputs), out_dir, settings).line())
