@@ -14,47 +14,20 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import click
 
 from indexer.models.encoder import DEFAULT_MODEL
+from indexer.models.loading import hub_reachable, in_cache
 
 DEFAULT_LIMIT = 2000
 
 
-def _hub_address() -> tuple[str, int]:
-    """(host, port) of the hub the transformers loader would use (HF_ENDPOINT, e.g. a mirror)."""
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    try:
-        with socket.create_connection(_hub_address(), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _biolinkbert_available() -> bool:
     """True when BioLinkBERT's weights are cached locally or the hub can be reached."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(DEFAULT_MODEL, "config.json")
-        if isinstance(cached, str):
-            return True
-    except Exception:  # an old huggingface_hub without the helper: just probe the network
-        pass
-    return _hub_reachable()
+    return in_cache(DEFAULT_MODEL) or hub_reachable()
 
 
 def choose_model(requested: str | None, cache_dir: Path) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from indexer.manifest import atomic_write_bytes
+from indexer.models.device import resolve_device
 from indexer.tune.data import Pair
 from indexer.tune.model import (
     Temperature,
@@ -28,10 +29,9 @@ from indexer.tune.model import (
     info_nce,
     load_base,
     negative_mask,
-    resolve_device,
     write_output,
 )
-from indexer.tune.settings import STATE_DIR, TuneResult, TuneSettings
+from indexer.tune.settings import STATE_DIR, TuneError, TuneResult, TuneSettings
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def run(out: Path, train: list[Pair], heldout: list[Pair], s: TuneSettings,
          started: float) -> TuneResult:  # fmt: skip
     """Train on ``train`` (resuming a checkpoint in ``out``), evaluate on ``heldout``, save."""
     torch = import_torch()
-    device = resolve_device(s.device)
+    device = resolve_device(s.device, lambda reason: TuneError(f"{reason}; use --device cpu"))
     tokenizer, model, base_fingerprint = load_base(s, device)
     temp = Temperature(s.temperature, device)
     per_epoch = len(_batches(len(train), s.batch_size, s.seed, 0))

@@ -26,7 +26,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.models.encoder import physical_cores
+from indexer.models.device import physical_cores
 from indexer.vectors.types import (
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
