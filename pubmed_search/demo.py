@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 import click
 
+from indexer import durable
 from indexer.models.encoder import DEFAULT_MODEL
 from indexer.models.loading import hub_reachable, in_cache
 
@@ -59,16 +59,14 @@ def demo_subset(out_dir: Path, limit: int) -> Path:
     if target.exists():
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with durable.replacing(target) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for record in iter_records(pubmed_sample(UPDATE_FILE)):
             if isinstance(record, Article) and record.abstract:
                 f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
                 n += 1
                 if n >= limit:
                     break
-    os.replace(tmp, target)
     return target
 
 

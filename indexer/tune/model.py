@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.manifest import atomic_write_bytes
+from indexer import durable
 from indexer.models.device import autocast
 from indexer.models.pooling import pool
 from indexer.tune.data import Pair
@@ -152,7 +152,7 @@ def write_output(out: Path, model: Any, tokenizer: Any, report: dict[str, Any]) 
     finally:
         hf_logging.enable_progress_bar()
     report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write_bytes(out / TUNING_FILE, json.dumps(report, indent=2).encode())
+    durable.write_text(out / TUNING_FILE, json.dumps(report, indent=2))
     shutil.rmtree(out / STATE_DIR, ignore_errors=True)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.manifest import atomic_write_bytes
+from indexer import durable
 from indexer.models.device import resolve_device
 from indexer.tune.data import Pair
 from indexer.tune.model import (
@@ -37,16 +37,12 @@ log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temporary file, fsync, rename: a kill leaves the old or the new one."""
+    """torch.save through ``indexer.durable``: a kill leaves the old checkpoint or the new one."""
     torch = import_torch()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with durable.replacing(path) as tmp:
+        torch.save(state, tmp)
     info = {"step": state["step"], "total_steps": state["total_steps"]}
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(info).encode())
+    durable.write_text(path.with_suffix(".json"), json.dumps(info))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

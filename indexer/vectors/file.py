@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from indexer import durable
+
 
 class VectorFile:
     """Append-only fp16 vectors on disk, row r = doc id r; rows never written read as zeros.
@@ -88,8 +90,7 @@ class VectorFile:
         if self._mm is not None:
             self._mm.flush()
         if not self.readonly:
-            with open(self.path, "rb+") as f:
-                os.fsync(f.fileno())
+            durable.fsync_file(self.path)
 
     def close(self) -> None:
         if self._mm is not None and not self.readonly:
