@@ -11,7 +11,6 @@ quality numbers use the real all-MiniLM-L6-v2 weights (``indexer.samples.minilm_
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from indexer import durable  # noqa: E402
 from indexer.samples import default_cache_dir  # noqa: E402
 from tests.fixtures.models import save_bert, train_wordpiece  # noqa: E402
 
@@ -54,24 +54,22 @@ def biolinkbert_shape_dir(cache_dir: Path | None = None, seed: int = 0) -> Path:
     target = Path(cache_dir or default_cache_dir()) / "models" / _NAME
     if (target / ".done").exists():
         return target
-    tmp = target.with_name(f".{_NAME}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     s = BIOLINKBERT_SHAPE
     print(f"building {_NAME} into {target} (once)...", file=sys.stderr)
-    vocab = train_wordpiece(corpus_abstracts(), s["vocab_size"], tmp / "_vocab")
-    save_bert(
-        tmp,
-        vocab,
-        seed=seed,
-        hidden=s["hidden"],
-        layers=s["layers"],
-        heads=s["heads"],
-        intermediate=s["intermediate"],
-        max_position=s["max_position"],
-        vocab_size=s["vocab_size"],
-    )
-    shutil.rmtree(tmp / "_vocab")
-    (tmp / ".done").write_text("ok\n")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    with durable.replacing_dir(target) as tmp:
+        vocab = train_wordpiece(corpus_abstracts(), s["vocab_size"], tmp / "_vocab")
+        save_bert(
+            tmp,
+            vocab,
+            seed=seed,
+            hidden=s["hidden"],
+            layers=s["layers"],
+            heads=s["heads"],
+            intermediate=s["intermediate"],
+            max_position=s["max_position"],
+            vocab_size=s["vocab_size"],
+        )
+        shutil.rmtree(tmp / "_vocab")
+        (tmp / ".done").write_text("ok\n")
+        shutil.rmtree(target, ignore_errors=True)  # an unfinished build of an older run
     return target

@@ -41,7 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _models import biolinkbert_shape_dir, corpus_abstracts
 
-from indexer.models.encoder import Encoder, EncoderConfig, physical_cores
+from indexer.models.device import physical_cores
+from indexer.models.encoder import Encoder, EncoderConfig
 
 
 def model_card_encoder(model_dir: Path) -> Callable[[list[str]], np.ndarray]:

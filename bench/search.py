@@ -49,7 +49,8 @@ from _search_data import DIM, Collection
 from bench._stats import percentile
 from indexer.filters import Filters
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
-from indexer.models.encoder import Encoder, EncoderConfig, physical_cores
+from indexer.models.device import physical_cores
+from indexer.models.encoder import Encoder, EncoderConfig
 from indexer.samples import default_cache_dir
 from indexer.store import Store
 from indexer.vectors import VectorFile, VectorIndex, resolve_factory, train_sample_size

@@ -27,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from indexer import durable
 from indexer.errors import DamagedIndex, NotFoundError
 
 FORMAT_VERSION = 1
@@ -97,26 +98,6 @@ class Manifest:
         d = dict(d)
         d["encoder"] = EncoderInfo(**d["encoder"])
         return cls(**d)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a mix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def version_name(version: int) -> str:
@@ -215,7 +196,7 @@ class IndexDir:
     def write_manifest(self, manifest: Manifest) -> None:
         vdir = self.version_dir(manifest.version)
         vdir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(vdir / MANIFEST_NAME, manifest.to_json().encode())
+        durable.write_text(vdir / MANIFEST_NAME, manifest.to_json())
 
     def publish(self, version: int) -> None:
         """Make ``version`` the one readers open: fsync its files, then replace CURRENT."""
@@ -223,11 +204,10 @@ class IndexDir:
         if not (vdir / MANIFEST_NAME).exists():
             raise IndexFormatError(f"cannot publish {vdir}: it has no manifest")
         for p in vdir.iterdir():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-        _fsync_dir(vdir)
-        _fsync_dir(self.versions_dir)
-        atomic_write_bytes(self.current_file, (version_name(version) + "\n").encode())
+            durable.fsync_file(p)
+        durable.fsync_dir(vdir)
+        durable.fsync_dir(self.versions_dir)
+        durable.write_text(self.current_file, version_name(version) + "\n")
 
     def remove_old_versions(self, keep: int = 2) -> list[int]:
         """Delete all but the newest ``keep`` published versions (never the current one)."""

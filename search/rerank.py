@@ -9,25 +9,23 @@ candidates (default 50) of the chosen retrieval mode are scored by it and reorde
 
 ``CrossEncoderReranker.load(name_or_path)`` uses ``AutoModelForSequenceClassification``: with
 one label its logit is the score; with two labels the positive class's logit (index 1).
-Scoring is batched under ``torch.inference_mode`` (autocast on CUDA only).
+Loading follows ``indexer.models.loading`` (a directory, or a hub id from the cache or the
+hub); scoring is batched under ``torch.inference_mode`` (half-precision autocast on CUDA only).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
 from indexer.errors import InvalidParameter
+from indexer.models.device import autocast, resolve_device
 from indexer.models.encoder import ModelLoadError
+from indexer.models.loading import ModelKind, from_pretrained, load_error
 
 DEFAULT_TOP_N = 50
 
@@ -36,60 +34,15 @@ class RerankerLoadError(ModelLoadError):
     """The cross-encoder could not be loaded; the message names the model and the fix."""
 
 
-def _error(name: str, reason: str) -> RerankerLoadError:
-    return RerankerLoadError(
-        f"cannot load cross-encoder {name!r} for re-ranking: {reason}. Fix: pass --rerank PATH "
-        "to a local directory holding a sequence-classification model (config.json, weights, "
-        "tokenizer files; e.g. ncbi/MedCPT-Cross-Encoder saved with save_pretrained), or "
-        f"pre-download it on a connected machine (`huggingface-cli download {name}`) and set "
-        "HF_HUB_OFFLINE=1 to use the Hugging Face cache"
-    )
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname or "", url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _from_pretrained(name: str) -> tuple[Any, Any]:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    path = Path(name).expanduser()
-    local = path.exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1
-    if local and not (path / "config.json").is_file():
-        raise _error(name, f"{path} is not a model directory (no config.json)")
-    src = str(path) if local else name
-    reason = "not found"
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        for local_only in (True, False):
-            if not local_only and (local or not _hub_reachable()):
-                break
-            try:
-                tok = AutoTokenizer.from_pretrained(src, local_files_only=local_only)
-                model = AutoModelForSequenceClassification.from_pretrained(
-                    src, local_files_only=local_only
-                )
-                return tok, model
-            except (OSError, ValueError) as e:
-                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise _error(name, reason if local else "not in the local cache and the hub unreachable")
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
+CROSS_ENCODER = ModelKind(
+    auto_class="AutoModelForSequenceClassification",
+    error=RerankerLoadError,
+    noun="cross-encoder",
+    purpose=" for re-ranking",
+    option="--rerank",
+    holding="a sequence-classification model",
+    example="; e.g. ncbi/MedCPT-Cross-Encoder saved with save_pretrained",
+)
 
 
 class CrossEncoderReranker:
@@ -102,7 +55,9 @@ class CrossEncoderReranker:
 
         labels = int(getattr(model.config, "num_labels", 1))
         if labels not in (1, 2):
-            raise _error(name, f"it has {labels} output labels; a relevance model has 1 or 2")
+            raise load_error(
+                CROSS_ENCODER, name, f"it has {labels} output labels; a relevance model has 1 or 2"
+            )
         self.name = name
         self.tokenizer = tokenizer
         self.model = model.eval()
@@ -121,15 +76,12 @@ class CrossEncoderReranker:
         batch_size: int = 16,
         device: str = "auto",
     ) -> CrossEncoderReranker:
-        import torch
-
         if max_length < 8 or batch_size < 1:
             raise InvalidParameter("max_length >= 8 and batch_size >= 1 required")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise _error(model_name_or_path, "device 'cuda' was asked for but no GPU is seen")
-        tokenizer, model = _from_pretrained(model_name_or_path)
+        device = resolve_device(
+            device, lambda reason: load_error(CROSS_ENCODER, model_name_or_path, reason)
+        )
+        tokenizer, model, _ = from_pretrained(model_name_or_path, CROSS_ENCODER)
         return cls(model_name_or_path, tokenizer, model.to(device), max_length, batch_size)
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
@@ -137,11 +89,8 @@ class CrossEncoderReranker:
         import torch
 
         out = np.zeros(len(texts), dtype=np.float32)
-        autocast: Any = contextlib.nullcontext()
-        if self.device.type == "cuda":
-            autocast = torch.autocast("cuda", dtype=torch.bfloat16)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding
-        with self._lock, torch.inference_mode(), autocast:
+        with self._lock, torch.inference_mode(), autocast(self.device):
             for s in range(0, len(order), self.batch_size):
                 idx = order[s : s + self.batch_size]
                 batch = self.tokenizer(

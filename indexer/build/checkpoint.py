@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer import durable
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import SourceStats, iter_records
-from indexer.manifest import atomic_write_bytes
 from indexer.models.encoder import Encoder
 from indexer.store.metadata import ApplyResult, Store
 
@@ -43,7 +42,7 @@ class BuildState:
     skipped: int = 0
 
     def save(self, path: Path) -> None:
-        atomic_write_bytes(path, json.dumps(asdict(self)).encode())
+        durable.write_text(path, json.dumps(asdict(self)))
 
     @classmethod
     def load(cls, path: Path) -> BuildState | None:
@@ -135,13 +134,10 @@ def chunks_progress(chunks_dir: Path) -> tuple[int, int]:
 
 
 def write_chunk(chunks_dir: Path, ids: np.ndarray, vectors: np.ndarray) -> None:
-    """Write one chunk atomically: a temporary file, fsync, rename."""
+    """Write one chunk atomically and durably (``indexer.durable``)."""
     name = f"chunk-{int(ids[0]):012d}-{int(ids[-1]):012d}.npz"
-    tmp = chunks_dir / f".{name}.tmp.npz"
-    np.savez(tmp, ids=ids, vectors=vectors.astype(np.float32))
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, chunks_dir / name)
+    with durable.replacing(chunks_dir / name) as tmp:
+        np.savez(tmp, ids=ids, vectors=vectors.astype(np.float32))
 
 
 def encode_chunks(

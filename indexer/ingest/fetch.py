@@ -18,12 +18,10 @@ unless ``restart=True``.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -33,6 +31,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from indexer import durable
 from indexer.errors import PubmedSearchError
 from indexer.ingest.eutils import DEFAULT_DOCTYPE, ESEARCH_MAX_IDS, EutilsClient, EutilsError
 
@@ -189,7 +188,7 @@ class _State:
             "doctype": self.doctype,
             "done": self.done,
         }
-        _atomic_write(self.path, json.dumps(data, indent=1).encode())
+        durable.write_text(self.path, json.dumps(data, indent=1))
 
     @classmethod
     def load(cls, path: Path) -> _State:
@@ -203,15 +202,6 @@ class _State:
             raise FetchError(
                 f"{path}: unreadable download state ({e}); run again with --restart"
             ) from e
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _request_key(
@@ -294,7 +284,7 @@ def fetch(
             ids = collect_pmids(
                 client, query, max_records, mindate, maxdate, datetype, esearch_limit
             )
-        _atomic_write(pmid_path, "".join(f"{i}\n" for i in ids).encode())
+        durable.write_text(pmid_path, "".join(f"{i}\n" for i in ids))
         state = _State(state_path, key, batch_size, len(ids))
         state.save()
     else:
@@ -328,7 +318,7 @@ def fetch(
         extra = got - set(batch)
         if extra:
             log.warning("efetch returned PMIDs not asked for: %s", ", ".join(sorted(extra)))
-        _atomic_write(part, b"".join(xml + b"\n" for _, xml in result.articles))
+        durable.write_bytes(part, b"".join(xml + b"\n" for _, xml in result.articles))
         state.doctype = state.doctype or result.doctype
         state.done[str(b)] = {
             "articles": len(result.articles),
@@ -347,10 +337,9 @@ def fetch(
 
 
 def _assemble(out: Path, parts: Path, n_batches: int, doctype: str | None) -> None:
-    """Join the part files into ``out`` (atomically)."""
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    """Join the part files into ``out`` (atomically and durably: ``indexer.durable``)."""
     try:
-        with open(tmp, "wb") as raw:
+        with durable.replacing(out) as tmp, open(tmp, "wb") as raw:
             gz = (
                 gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if out.name.endswith(".gz") else None
             )
@@ -363,10 +352,5 @@ def _assemble(out: Path, parts: Path, n_batches: int, doctype: str | None) -> No
             f.write(b"</PubmedArticleSet>\n")
             if gz is not None:
                 gz.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, out)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise FetchError(f"cannot write {out}: {e.strerror or e}") from e

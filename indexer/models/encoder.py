@@ -9,22 +9,20 @@ and optional dynamic int8 quantisation of ``nn.Linear`` on CPU with per-channel 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
-import socket
 import threading
 import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
 from indexer.errors import PubmedSearchError
+from indexer.models.device import autocast, physical_cores, resolve_device
+from indexer.models.loading import ModelKind, from_pretrained
+from indexer.models.pooling import pool
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +40,9 @@ CPU_MAX_PADDING = 0.05
 
 class ModelLoadError(PubmedSearchError, RuntimeError):
     """The model could not be loaded; the message names the model and how to fix it."""
+
+
+ENCODER = ModelKind(auto_class="AutoModel", error=ModelLoadError)
 
 
 @dataclass(frozen=True)
@@ -67,85 +68,6 @@ class EncoderConfig:
             raise ValueError("quantize='int8' runs on the CPU only: use device='cpu' or 'auto'")
         if self.max_length < 2 or self.batch_size < 1 or self.token_budget < 1:
             raise ValueError("max_length >= 2, batch_size >= 1 and token_budget >= 1 required")
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (SMT siblings counted once)."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if not cpus:
-        return max(1, (os.cpu_count() or 2) // 2)
-    cores = set()
-    for c in cpus:
-        try:
-            p = f"/sys/devices/system/cpu/cpu{c}/topology/thread_siblings_list"
-            cores.add(Path(p).read_text().strip())
-        except OSError:
-            cores.add(str(c))
-    return max(1, len(cores))
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    from huggingface_hub import constants
-
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True  # a proxy decides; let the hub client try
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname or "", url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _load_error(name: str, reason: str) -> ModelLoadError:
-    return ModelLoadError(
-        f"cannot load model {name!r}: {reason}. Fix: pass --model PATH to a local directory "
-        f"holding the model (config.json, weights, tokenizer files); or pre-download it on a "
-        f"connected machine with `huggingface-cli download {name}` and copy the Hugging Face "
-        f"cache over; or, if it is already in the cache, set HF_HUB_OFFLINE=1 to use the cache"
-    )
-
-
-def _from_pretrained(name: str) -> tuple[Any, Any, set[str]]:
-    """(tokenizer, model, keys initialised at random) from a local dir or the hub/cache."""
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    path = Path(name).expanduser()
-    is_local = path.exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1
-    if is_local and not path.is_dir():
-        raise _load_error(name, f"no such directory: {path}")
-    if is_local and not (path / "config.json").is_file():
-        raise _load_error(name, f"{path} is not a model directory (no config.json)")
-    attempts = [True] if (is_local or _offline()) else [True, False]  # the cache first
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        for local_only in attempts:
-            if not local_only and not _hub_reachable():
-                raise _load_error(name, "not in the local cache and the hub is unreachable")
-            try:
-                src = str(path) if is_local else name
-                tok = AutoTokenizer.from_pretrained(src, local_files_only=local_only)
-                model, info = AutoModel.from_pretrained(
-                    src, local_files_only=local_only, output_loading_info=True
-                )
-                return tok, model, set(info.get("missing_keys") or ())
-            except Exception as e:
-                if local_only and len(attempts) > 1:
-                    continue
-                detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise _load_error(name, detail) from e
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-    raise AssertionError("unreachable")
 
 
 def weights_fingerprint(state: dict[str, Any], skip: Collection[str] = ()) -> str:
@@ -184,14 +106,13 @@ class Encoder:
     def load(cls, config: EncoderConfig) -> Encoder:
         import torch
 
-        device = config.device
-        if device == "auto":
-            cuda = torch.cuda.is_available() and config.quantize == "none"
-            device = "cuda" if cuda else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ModelLoadError(f"device 'cuda' was asked for {config.model!r} but no GPU is seen")
+        device = resolve_device(
+            config.device,
+            lambda reason: ModelLoadError(f"cannot load model {config.model!r}: {reason}"),
+            prefer_cuda=config.quantize == "none",
+        )
         torch.set_num_threads(config.threads or physical_cores())
-        tokenizer, model, missing = _from_pretrained(config.model)
+        tokenizer, model, missing = from_pretrained(config.model, ENCODER)
         if missing - {k for k in missing if k.startswith("pooler.")}:
             log.warning("%s: weights initialised at random: %s", config.model, sorted(missing))
         model.eval()
@@ -244,19 +165,9 @@ class Encoder:
             for r, i in enumerate(idx):
                 mask[r, : len(enc["input_ids"][i])] = 1
             inputs["attention_mask"] = torch.from_numpy(mask).to(self.device)
-        autocast: Any = contextlib.nullcontext()
-        if self.device.type == "cuda":
-            half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            autocast = torch.autocast("cuda", dtype=half)
-        with self._lock, torch.inference_mode(), autocast:
+        with self._lock, torch.inference_mode(), autocast(self.device):
             hidden = self.model(**inputs).last_hidden_state.float()
-        if self.config.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        if self.config.normalize:
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        pooled = pool(hidden, inputs["attention_mask"], self.config.pooling, self.config.normalize)
         return pooled.cpu().numpy().astype(np.float32, copy=False)
 
     def encode(

@@ -250,8 +250,8 @@ def prepare_data(
     """(train, heldout) from ``cache`` if it exists, else from ``inputs`` (then cached)."""
     import json
 
+    from indexer import durable
     from indexer.ingest.sources import SourceStats, iter_many
-    from indexer.manifest import atomic_write_bytes
 
     if cache.exists():
         data = json.loads(cache.read_text())
@@ -275,5 +275,5 @@ def prepare_data(
             else negatives_in_memory(train)
         )
     blob = {"train": [p.to_list() for p in train], "heldout": [p.to_list() for p in heldout]}
-    atomic_write_bytes(cache, json.dumps(blob).encode())
+    durable.write_text(cache, json.dumps(blob))
     return train, heldout

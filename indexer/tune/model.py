@@ -1,12 +1,12 @@
-"""The bi-encoder that ``indexer.tune`` trains: loading, pooling, encoding, the InfoNCE loss
-with its temperature, held-out known-item evaluation, and saving the tuned model directory.
+"""The bi-encoder that ``indexer.tune`` trains: loading (through ``indexer.models``, as ``build``
+loads models), encoding with the encoder's pooling (``indexer.models.pooling``), the InfoNCE
+loss with its temperature, held-out known-item evaluation, and saving the tuned model directory.
 
 torch and transformers are imported only when called (``import_torch``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import shutil
@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from indexer.manifest import atomic_write_bytes
+from indexer import durable
+from indexer.models.device import autocast
+from indexer.models.pooling import pool
 from indexer.tune.data import Pair
 from indexer.tune.settings import (
     EVAL_K,
@@ -38,41 +40,12 @@ def import_torch():
     return torch
 
 
-def resolve_device(device: str) -> str:
-    torch = import_torch()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TuneError("device 'cuda' was asked for but no GPU is seen; use --device cpu")
-    return device
-
-
-def _autocast(device: str) -> Any:
-    torch = import_torch()
-    if device != "cuda":
-        return contextlib.nullcontext()
-    half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=half)
-
-
-def pool(hidden: Any, mask: Any, pooling: str) -> Any:
-    """Pooled, L2-normalised vectors; the same pooling ``indexer.models.encoder`` applies."""
-    torch = import_torch()
-    hidden = hidden.float()
-    if pooling == "cls":
-        pooled = hidden[:, 0]
-    else:
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-    return torch.nn.functional.normalize(pooled, p=2, dim=1)
-
-
 def encode(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, pooling: str,
            device: str) -> Any:  # fmt: skip
     """Vectors of ``texts`` with gradients (training)."""
     batch = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True,
                       return_tensors="pt").to(device)  # fmt: skip
-    with _autocast(device):
+    with autocast(device):
         hidden = model(**batch).last_hidden_state
     return pool(hidden, batch["attention_mask"], pooling)
 
@@ -179,7 +152,7 @@ def write_output(out: Path, model: Any, tokenizer: Any, report: dict[str, Any]) 
     finally:
         hf_logging.enable_progress_bar()
     report["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    atomic_write_bytes(out / TUNING_FILE, json.dumps(report, indent=2).encode())
+    durable.write_text(out / TUNING_FILE, json.dumps(report, indent=2))
     shutil.rmtree(out / STATE_DIR, ignore_errors=True)
 
 

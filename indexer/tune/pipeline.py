@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from indexer import durable
 from indexer.tune.data import NotEnoughPairs, prepare_data
 from indexer.tune.settings import STATE_DIR, TUNING_FILE, TuneError, TuneResult, TuneSettings
 from indexer.tune.train import run
@@ -47,7 +48,7 @@ def check_out_dir(out: Path, s: TuneSettings, fingerprint: str) -> None:
     if not state.exists() and out.exists() and any(out.iterdir()):
         raise TuneError(f"{out} is not empty: pass a new or empty --out directory")
     state.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
+    durable.write_text(stamp, fingerprint)
 
 
 def tune(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],

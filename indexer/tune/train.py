@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from indexer.manifest import atomic_write_bytes
+from indexer import durable
+from indexer.models.device import resolve_device
 from indexer.tune.data import Pair
 from indexer.tune.model import (
     Temperature,
@@ -28,25 +28,20 @@ from indexer.tune.model import (
     info_nce,
     load_base,
     negative_mask,
-    resolve_device,
     write_output,
 )
-from indexer.tune.settings import STATE_DIR, TuneResult, TuneSettings
+from indexer.tune.settings import STATE_DIR, TuneError, TuneResult, TuneSettings
 
 log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temporary file, fsync, rename: a kill leaves the old or the new one."""
+    """torch.save through ``indexer.durable``: a kill leaves the old checkpoint or the new one."""
     torch = import_torch()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with durable.replacing(path) as tmp:
+        torch.save(state, tmp)
     info = {"step": state["step"], "total_steps": state["total_steps"]}
-    atomic_write_bytes(path.with_suffix(".json"), json.dumps(info).encode())
+    durable.write_text(path.with_suffix(".json"), json.dumps(info))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
@@ -116,7 +111,7 @@ def run(out: Path, train: list[Pair], heldout: list[Pair], s: TuneSettings,
          started: float) -> TuneResult:  # fmt: skip
     """Train on ``train`` (resuming a checkpoint in ``out``), evaluate on ``heldout``, save."""
     torch = import_torch()
-    device = resolve_device(s.device)
+    device = resolve_device(s.device, lambda reason: TuneError(f"{reason}; use --device cpu"))
     tokenizer, model, base_fingerprint = load_base(s, device)
     temp = Temperature(s.temperature, device)
     per_epoch = len(_batches(len(train), s.batch_size, s.seed, 0))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from indexer import durable
 from indexer.manifest import IndexFormatError
 
 
@@ -92,8 +93,7 @@ class VectorFile:
         if self._mm is not None:
             self._mm.flush()
         if not self.readonly:
-            with open(self.path, "rb+") as f:
-                os.fsync(f.fileno())
+            durable.fsync_file(self.path)
 
     def close(self) -> None:
         if self._mm is not None and not self.readonly:

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from indexer import durable
 from indexer.manifest import IndexFormatError
-from indexer.models.encoder import physical_cores
+from indexer.models.device import physical_cores
 from indexer.vectors.types import (
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
@@ -229,18 +229,9 @@ class VectorIndex:
             self.index.merge_from(shard.index, 0)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically: a temporary file in the same directory, fsync, os.replace."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Write atomically and durably (``indexer.durable``)."""
+        with durable.replacing(path) as tmp:
+            faiss.write_index(self.index, str(tmp))
 
     # searching --------------------------------------------------------------
     def search(
