@@ -3,11 +3,11 @@ and tuning (local directory vs hub id, offline, the message naming the fix)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import transformers
 
 from indexer.models import loading
 from indexer.models.device import NO_GPU, physical_cores, resolve_device
@@ -49,8 +49,14 @@ def fake_hf(monkeypatch: pytest.MonkeyPatch):
 
     def install(cached: bool, downloadable: bool = False, reachable: bool = True) -> Recorder:
         rec = Recorder(cached, downloadable)
+        # transformers swaps its own module object in sys.modules once its lazy parts load:
+        # load them first, then patch the module the loader's `import transformers` will see
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+        del AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+        live = sys.modules["transformers"]
         for name in ("AutoTokenizer", "AutoModel", "AutoModelForSequenceClassification"):
-            monkeypatch.setattr(transformers, name, rec.auto(name))
+            monkeypatch.setattr(live, name, rec.auto(name))
 
         def probe(timeout: float = 3.0) -> bool:
             rec.calls.append(("probe", "", False))
