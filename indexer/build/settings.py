@@ -10,7 +10,9 @@ from typing import Any
 
 from indexer.errors import InvalidParameter
 from indexer.manifest import EncoderInfo
+from indexer.models.device import DEVICES, QUANTIZATIONS
 from indexer.models.encoder import DEFAULT_MODEL, EncoderConfig
+from indexer.models.pooling import POOLINGS
 from indexer.store.engine import parse_url
 from indexer.tune.settings import TUNING_FILE
 from indexer.vectors.types import is_named, resolve_factory
@@ -74,10 +76,10 @@ class BuildSettings:
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 8, 8192)
         for name, allowed in (
-            ("pooling", ("mean", "cls")),
-            ("query_pooling", ("mean", "cls")),
-            ("quantize", ("none", "int8")),
-            ("device", ("auto", "cpu", "cuda")),
+            ("pooling", POOLINGS),
+            ("query_pooling", POOLINGS),
+            ("quantize", QUANTIZATIONS),
+            ("device", DEVICES),
         ):
             value = getattr(self, name)
             if value is not None and value not in allowed:
@@ -147,7 +149,7 @@ def tuned_pooling(model: str) -> str | None:
         pooling = json.loads(report.read_text())["settings"]["pooling"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return pooling if pooling in ("mean", "cls") else None
+    return pooling if pooling in POOLINGS else None
 
 
 INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opq|opqM|sq8|sqfp16"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
+QUANTIZATIONS = ("none", "int8")  # "int8": dynamic per-channel int8 linear layers, CPU only
 NO_GPU = "device 'cuda' was asked for but no GPU is seen"
 
 

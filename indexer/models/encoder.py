@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from indexer.errors import PubmedSearchError
-from indexer.models.device import autocast, physical_cores, resolve_device
+from indexer.models.device import DEVICES, QUANTIZATIONS, autocast, physical_cores, resolve_device
 from indexer.models.loading import ModelKind, from_pretrained
-from indexer.models.pooling import pool
+from indexer.models.pooling import POOLINGS, pool
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,15 @@ class EncoderConfig:
     token_budget: int = DEFAULT_TOKEN_BUDGET
 
     def __post_init__(self) -> None:
-        if self.pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling must be 'mean' or 'cls', not {self.pooling!r}")
-        if self.quantize not in ("none", "int8"):
-            raise ValueError(f"quantize must be 'none' or 'int8', not {self.quantize!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}")
+        for name, allowed in (
+            ("pooling", POOLINGS),
+            ("quantize", QUANTIZATIONS),
+            ("device", DEVICES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
+                )
         if self.quantize == "int8" and self.device == "cuda":
             raise ValueError("quantize='int8' runs on the CPU only: use device='cpu' or 'auto'")
         if self.max_length < 2 or self.batch_size < 1 or self.token_budget < 1:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from indexer.errors import PubmedSearchError
+from indexer.models.pooling import POOLINGS
 
 TUNING_FILE = "pubmed_search_tuning.json"
 STATE_DIR = ".tune"
@@ -45,8 +46,8 @@ class TuneSettings:
     show_progress: bool = True
 
     def validate(self) -> None:
-        if self.pooling not in ("mean", "cls"):
-            raise TuneError(f"pooling must be 'mean' or 'cls', not {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise TuneError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
         if self.hard_negatives not in ("none", "bm25"):
             raise TuneError(f"hard negatives must be 'none' or 'bm25', not {self.hard_negatives!r}")
         if self.batch_size < 2:

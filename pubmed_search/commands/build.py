@@ -6,6 +6,8 @@ import os
 
 import click
 
+from indexer.models.device import DEVICES, QUANTIZATIONS
+from indexer.models.pooling import POOLINGS
 from pubmed_search.cli import Command
 
 INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STRING"
@@ -39,7 +41,7 @@ INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STR
 )
 @click.option(
     "--pooling",
-    type=click.Choice(["mean", "cls"]),
+    type=click.Choice(POOLINGS),
     default=None,
     help="Pooling of token vectors [default: mean].",
 )
@@ -60,13 +62,13 @@ INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STR
 )
 @click.option(
     "--quantize",
-    type=click.Choice(["none", "int8"]),
+    type=click.Choice(QUANTIZATIONS),
     default=None,
     help="Dynamic int8 quantisation of the encoder on CPU [default: none].",
 )
 @click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=click.Choice(DEVICES),
     default=None,
     help="Where the encoder runs [default: auto].",
 )

@@ -7,6 +7,7 @@ import textwrap
 
 import click
 
+from indexer.models.device import DEVICES
 from pubmed_search.cli import Command
 from pubmed_search.options import search_options
 from search.params import MAX_DEPTH, PARAM
@@ -70,9 +71,7 @@ def _print_text(response) -> None:
     default=None,
     help="Local copy of the index's model (must have the same fingerprint).",
 )
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
     "--rerank",
     "rerank_model",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from indexer.models.device import DEVICES
+from indexer.models.pooling import POOLINGS
 from pubmed_search.cli import Command
 
 
@@ -53,7 +55,7 @@ def _read_pmids(path: str) -> list[int]:
     default=None,
     help="Fixed InfoNCE temperature [default: learnable, starting at 0.05].",
 )
-@click.option("--pooling", type=click.Choice(["mean", "cls"]), default="mean", show_default=True)
+@click.option("--pooling", type=click.Choice(POOLINGS), default="mean", show_default=True)
 @click.option(
     "--hard-negatives",
     type=click.Choice(["none", "bm25"]),
@@ -68,7 +70,7 @@ def _read_pmids(path: str) -> list[int]:
     type=click.Path(file_okay=False, exists=True),
     help="Index whose store gives the bm25 negatives [default: BM25 over the tuning pairs].",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--device", type=click.Choice(DEVICES), default="auto")
 @click.option(
     "--max-pairs", type=click.IntRange(1), default=None, help="Cap on training pairs (seeded)."
 )
