@@ -1,4 +1,5 @@
-"""Click options generated from the one declaration of the search parameters.
+"""Shared click options: the search parameters (generated from their one declaration), and the
+options every reader of an index takes (`--index`, `--model`).
 
 ``@search_options`` adds the ``pubmed-search query`` options of every parameter declared with
 a ``cli`` flag in ``search.params.PARAMS`` (bounds as ``IntRange``, choices as ``Choice``,
@@ -37,3 +38,24 @@ def search_options(command: F) -> F:
     for param in reversed([p for p in PARAMS if p.cli]):
         command = _option(param)(command)
     return command
+
+
+def index_option(command: F) -> F:
+    """``--index DIR``: an existing index directory to read (query, serve, eval, info)."""
+    return click.option(
+        "--index",
+        "index_dir",
+        required=True,
+        type=click.Path(file_okay=False, exists=True),
+        help="Index directory (built by `pubmed-search build`).",
+    )(command)
+
+
+def index_model_option(command: F) -> F:
+    """``--model``: a local copy of the model an index was built with (readers only)."""
+    return click.option(
+        "--model",
+        default=None,
+        help="Local copy of the model the index was built with; its weight fingerprint must "
+        "match the manifest's (default: the model the manifest names).",
+    )(command)

@@ -106,7 +106,8 @@ def test_killed_first_build_mid_embedding_resumes(tmp_path: Path, tiny_model_dir
     assert len(list(chunks[0].parent.glob("chunk-*.npz"))) > 1
 
     proc = run_build(index_dir, tiny_model_dir, [inputs[0]])
-    assert proc.wait(timeout=300) == 0
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
     uninterrupted = tmp_path / "plain"
     build(uninterrupted, [inputs[0]], settings_for(tiny_model_dir))
     assert_same(snapshot(index_dir), snapshot(uninterrupted))

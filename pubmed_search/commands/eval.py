@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from pubmed_search.cli import Command
+from pubmed_search.options import index_model_option, index_option
 
 MODE_CHOICES = ["hybrid", "dense", "lexical", "all"]
 
 
 @click.command("eval", cls=Command)
-@click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False, exists=True))
+@index_option
 @click.option(
     "--queries",
     "queries_path",
@@ -53,7 +54,7 @@ MODE_CHOICES = ["hybrid", "dense", "lexical", "all"]
     type=click.Path(dir_okay=False),
     help="Save mean Recall@k curves (k=1..100) per mode as an image (needs matplotlib).",
 )
-@click.option("--model", default=None, help="Local copy of the index's encoder.")
+@index_model_option
 def command(
     index_dir: str,
     queries_path: str,

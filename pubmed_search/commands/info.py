@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from pubmed_search.cli import Command
+from pubmed_search.options import index_option
 
 
 @click.command("info", cls=Command)
-@click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False))
+@index_option
 def command(index_dir: str) -> None:
     """Show the published manifest of --index (model, fingerprint, FAISS type, counts)."""
     from indexer.manifest import IndexDir

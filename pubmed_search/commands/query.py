@@ -9,7 +9,7 @@ import click
 
 from indexer.models.device import DEVICES
 from pubmed_search.cli import Command
-from pubmed_search.options import search_options
+from pubmed_search.options import index_model_option, index_option, search_options
 from search.params import MAX_DEPTH, PARAM
 
 
@@ -58,19 +58,9 @@ def _print_text(response) -> None:
 
 
 @click.command("query", cls=Command)
-@click.option(
-    "--index",
-    "index_dir",
-    required=True,
-    type=click.Path(file_okay=False, exists=True),
-    help="Index directory (built by `pubmed-search build`).",
-)
+@index_option
 @search_options
-@click.option(
-    "--model",
-    default=None,
-    help="Local copy of the index's model (must have the same fingerprint).",
-)
+@index_model_option
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option(
     "--rerank",

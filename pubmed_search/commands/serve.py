@@ -14,6 +14,7 @@ import sys
 import click
 
 from pubmed_search.cli import Command
+from pubmed_search.options import index_model_option, index_option
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,7 @@ def _address(server: object, host: str, port: int) -> str:
 
 
 @click.command("serve", cls=Command)
-@click.option(
-    "--index",
-    "index_dir",
-    required=True,
-    type=click.Path(file_okay=False, exists=True),
-    help="Index directory to serve.",
-)
+@index_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -44,11 +39,7 @@ def _address(server: object, host: str, port: int) -> str:
 @click.option(
     "--threads", type=click.IntRange(1, 256), default=4, show_default=True, help="Worker threads."
 )
-@click.option(
-    "--model",
-    default=None,
-    help="Local copy of the model the index was built with (default: the manifest's).",
-)
+@index_model_option
 @click.option(
     "--rerank",
     "rerank_model",
