@@ -8,6 +8,11 @@
   ordered by doc id; each chunk is one ``.build/chunks/chunk-<first>-<last>.npz`` file
   (:func:`write_chunk`: a temporary name, fsync'd, renamed), so a re-run continues after the
   last finished chunk (:func:`chunks_progress`).
+
+Ownership: the build only deletes a ``.build/`` it can prove it made: one holding
+:data:`MARKER` (written when the build creates the directory) or, from builds before the
+marker, a ``state.json`` that loads as a :class:`BuildState`. Any other ``.build/`` is a
+user's: the build refuses to run (:class:`NotAnIndexDirectory`) rather than delete it.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from indexer import durable
+from indexer.build.errors import NotAnIndexDirectory
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import SourceStats, iter_records
 from indexer.models.encoder import Encoder
 from indexer.store.metadata import ApplyResult, Store
 
 log = logging.getLogger(__name__)
+
+MARKER = "pubmed-search-build"  # in .build/: this directory is a build checkpoint of ours
+MARKER_TEXT = "a pubmed-search build in progress; removed by the build once it publishes\n"
 
 
 @dataclass
@@ -52,16 +61,59 @@ class BuildState:
             return None
 
 
+def owns(build_dir: Path) -> bool:
+    """Whether ``build_dir`` is a checkpoint directory a build of ours made (module docstring)."""
+    if (build_dir / MARKER).is_file():
+        return True
+    legacy = BuildState.load(build_dir / "state.json")  # written before the marker existed
+    if legacy is not None:
+        durable.write_text(build_dir / MARKER, MARKER_TEXT)
+        return True
+    return False
+
+
+def check_owned(build_dir: Path) -> None:
+    """Refuse (:class:`NotAnIndexDirectory`) a ``build_dir`` that exists and is not ours."""
+    if (build_dir.exists() or build_dir.is_symlink()) and not (
+        build_dir.is_dir() and not build_dir.is_symlink() and owns(build_dir)
+    ):
+        raise NotAnIndexDirectory(
+            build_dir.parent,
+            f"{build_dir} exists and is not a build checkpoint of pubmed-search "
+            f"(no {MARKER} file in it); move it away if it is yours",
+        )
+
+
+def remove_build_dir(build_dir: Path) -> None:
+    """Delete ``build_dir`` if it is ours; leave anything else alone (logged)."""
+    if not build_dir.exists():
+        return
+    if build_dir.is_dir() and not build_dir.is_symlink() and owns(build_dir):
+        shutil.rmtree(build_dir, ignore_errors=True)
+    else:
+        log.warning("not deleting %s: it is not a build checkpoint of pubmed-search", build_dir)
+
+
+def make_build_dir(build_dir: Path) -> None:
+    """Create ``build_dir`` with :data:`MARKER` in it (the proof that it is ours)."""
+    build_dir.mkdir(parents=True)
+    durable.write_text(build_dir / MARKER, MARKER_TEXT)
+    durable.fsync_dir(build_dir.parent)
+
+
 def open_state(build_dir: Path, staging: int, fingerprint: str) -> tuple[BuildState, Path]:
     """(state, its path) of this build: resumed if ``fingerprint`` matches the checkpoint's,
-    else a fresh state in an emptied ``build_dir`` (an unfinished build of other settings)."""
+    else a fresh state in an emptied ``build_dir`` (an unfinished build of other settings).
+
+    A ``build_dir`` that is not ours is never emptied: :class:`NotAnIndexDirectory`."""
+    check_owned(build_dir)
     state_path = build_dir / "state.json"
     state = BuildState.load(state_path)
     if state is None or state.fingerprint != fingerprint:
         if build_dir.exists():
             log.warning("discarding an unfinished build of other settings in %s", build_dir)
             shutil.rmtree(build_dir)
-        build_dir.mkdir(parents=True)
+        make_build_dir(build_dir)
         state = BuildState(staging=staging, fingerprint=fingerprint)
         state.save(state_path)
     return state, state_path

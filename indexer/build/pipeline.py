@@ -22,7 +22,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,13 +35,15 @@ import sqlalchemy.exc
 
 from indexer.build.checkpoint import (
     BuildState,
+    check_owned,
     encode_chunks,
     ingest,
     load_chunks,
     open_state,
+    remove_build_dir,
 )
+from indexer.build.errors import BuildError, NotAnIndexDirectory
 from indexer.build.settings import BuildSettings
-from indexer.errors import PubmedSearchError
 from indexer.ingest.sources import iter_records
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.models.encoder import Encoder
@@ -54,8 +55,9 @@ from indexer.vectors.types import resolve_factory, train_sample_size
 log = logging.getLogger(__name__)
 
 
-class BuildError(PubmedSearchError, RuntimeError):
-    """A build cannot proceed; the message says why and what to do. Nothing published changed."""
+__all__ = ["BuildError", "BuildSummary", "NotAnIndexDirectory", "build"]
+
+LOCK_TEXT = "pubmed-search build lock\n"  # written into a new .build.lock: the directory is ours
 
 
 @dataclass
@@ -79,6 +81,37 @@ class BuildSummary:
             f"embedded {self.embedded}; {self.articles} articles, {self.vectors} vectors "
             f"in {self.seconds:.1f}s"
         )
+
+
+def _check_index_dir(idx: IndexDir) -> None:
+    """Refuse (:class:`NotAnIndexDirectory`, before anything is written) an ``--index`` that is
+    neither new, empty, an index (CURRENT) nor a build in progress of ours."""
+    root = idx.root
+    if not (root.exists() or root.is_symlink()):
+        return
+    if not root.is_dir():
+        raise NotAnIndexDirectory(root, "it is not a directory")
+    check_owned(idx.build_dir)  # a .build/ that is not ours is never used nor deleted
+    if idx.current_file.exists() or idx.build_dir.exists():
+        return
+    try:
+        if idx.lock_file.read_text().startswith(LOCK_TEXT):
+            return  # a build of ours started here and stopped before its first checkpoint
+    except (OSError, UnicodeDecodeError):
+        pass
+    entries = sorted(p.name for p in root.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise NotAnIndexDirectory(
+            root,
+            f"it is not empty ({len(entries)} entries: {shown}) and is not a pubmed-search "
+            "index (no CURRENT file, no build in progress)",
+        )
+
+
+def _make_lock_file(path: Path) -> None:
+    if not path.exists():
+        path.write_text(LOCK_TEXT)
 
 
 @contextmanager
@@ -179,9 +212,10 @@ def build(
         if not p.is_file():
             raise BuildError(f"input {p} does not exist or is not a file")
     idx = IndexDir(index_dir)
+    _check_index_dir(idx)
     try:
         idx.root.mkdir(parents=True, exist_ok=True)
-        idx.lock_file.touch(exist_ok=True)
+        _make_lock_file(idx.lock_file)
     except OSError as e:
         raise BuildError(f"cannot write to index directory {idx.root}: {e}") from e
     published = idx.current_version()
@@ -243,7 +277,7 @@ def _build_locked(
         changes = sum(state.applied.get(k, 0) for k in ("added", "replaced", "deleted"))
         changed = bool(ids.size or removed.size or changes)
         if prev is not None and not changed:
-            shutil.rmtree(idx.build_dir, ignore_errors=True)
+            remove_build_dir(idx.build_dir)
             return _summary(prev.version, False, state, 0, store, started, prev)
         index = _make_index(idx, prev, settings, encoder.dim, x)
         if removed.size:
@@ -272,7 +306,7 @@ def _build_locked(
         )
         idx.write_manifest(manifest)
         idx.publish(staging)
-        shutil.rmtree(idx.build_dir, ignore_errors=True)
+        remove_build_dir(idx.build_dir)
         for_gone = idx.remove_old_versions(keep=settings.keep_versions)
         kept = idx.published_versions()
         if for_gone and kept:
