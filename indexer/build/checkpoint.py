@@ -29,7 +29,7 @@ import numpy as np
 from indexer import durable
 from indexer.build.errors import NotAnIndexDirectory
 from indexer.build.settings import BuildSettings
-from indexer.ingest.sources import SourceStats, iter_records
+from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.models.encoder import Encoder
 from indexer.store.metadata import ApplyResult, Store
 
@@ -49,6 +49,7 @@ class BuildState:
     files_complete: list[str] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    files_failed: dict[str, list[str]] = field(default_factory=dict)  # key -> [path, reason]
 
     def save(self, path: Path) -> None:
         durable.write_text(path, json.dumps(asdict(self)))
@@ -136,6 +137,15 @@ def _batches(records: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
+def _until_error(records: Iterator, failure: list[SourceError]) -> Iterator:
+    """``records`` up to a :class:`SourceError`, which is put in ``failure`` (ending the
+    stream: the records before it are kept, including those of a batch not yet full)."""
+    try:
+        yield from records
+    except SourceError as e:
+        failure.append(e)
+
+
 def ingest(
     store: Store,
     inputs: Sequence[Path],
@@ -143,17 +153,31 @@ def ingest(
     state_path: Path,
     batch_size: int,
     reader: Callable[[Path, SourceStats], Iterator] = iter_records,
+    strict: bool = False,
 ) -> SourceStats:
-    """Apply the records of ``inputs`` at ``state.staging``, skipping those a checkpoint holds."""
+    """Apply the records of ``inputs`` at ``state.staging``, skipping those a checkpoint holds.
+
+    A file that breaks off is recorded in ``state.files_failed`` (module docstring); with
+    ``strict`` its :class:`SourceError` is raised instead."""
     total = SourceStats()
     for path in inputs:
         key = file_key(path)
         if key in state.files_complete:
+            if strict and key in state.files_failed:  # recorded by a resumed non-strict run
+                raise SourceError(path, state.files_failed[key][1])
             continue
         done = state.files_done.get(key, 0)
         log.info("ingesting %s (resuming after %d records)", path, done)
         stats = SourceStats()
-        records = reader(path, stats)
+        failure: list[SourceError] = []
+        try:
+            records = reader(path, stats)
+        except SourceError as e:  # e.g. an unknown file type
+            if strict:
+                raise
+            records, failure = iter(()), [e]
+        if not strict:
+            records = _until_error(records, failure)
         seen = 0
         for batch in _batches(records, batch_size):
             seen += len(batch)
@@ -166,11 +190,30 @@ def ingest(
                 state.applied[k] = state.applied.get(k, 0) + v
             state.files_done[key] = seen
             state.save(state_path)
+        if failure:
+            reason = getattr(failure[0], "reason", None) or str(failure[0])
+            log.warning(
+                "%s: %s; kept the %d records read before the fault, going on with the next file",
+                path,
+                reason,
+                seen,
+            )
+            state.files_failed[key] = [str(path), reason]
         state.files_complete.append(key)
         state.skipped += stats.skipped
         state.save(state_path)
         total.skipped += stats.skipped
     return total
+
+
+def failed_files(state: BuildState, inputs: Sequence[Path]) -> list[tuple[str, str]]:
+    """(path, reason) of each of ``inputs`` that broke off, in input order."""
+    keys = [file_key(p) for p in inputs]
+    return [
+        (state.files_failed[k][0], state.files_failed[k][1])
+        for k in keys
+        if k in state.files_failed
+    ]
 
 
 def chunk_files(chunks_dir: Path) -> list[Path]:

@@ -4,7 +4,10 @@ Every step can be killed and re-run:
 
 1. *Ingest*: each input file is streamed into the store in batches at the staging version
    ``S = published + 1``. After each committed batch the build state records how many records
-   of that file are done, so a re-run skips them (re-applying is idempotent anyway).
+   of that file are done, so a re-run skips them (re-applying is idempotent anyway). A file
+   that breaks off keeps its records before the fault and is listed in
+   ``BuildSummary.failed_files``; the other files are built and published
+   (``settings.strict``: the first such file stops the build, nothing is published).
 2. *Encode*: rows added at S are embedded in chunks ordered by doc id; each chunk is saved as
    one ``.npz`` file (written to a temporary name, fsync'd, renamed), so a re-run continues
    after the last finished chunk.
@@ -25,7 +28,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from indexer.build.checkpoint import (
     BuildState,
     check_owned,
     encode_chunks,
+    failed_files,
     ingest,
     load_chunks,
     open_state,
@@ -70,6 +74,8 @@ class BuildSummary:
     seconds: float
     articles: int = 0
     vectors: int = 0
+    # (path, reason) of each input file that broke off; its earlier records were indexed
+    failed_files: list[tuple[str, str]] = field(default_factory=list)
 
     def line(self) -> str:
         a = self.applied
@@ -80,6 +86,12 @@ class BuildSummary:
             f"skipped {self.skipped}, not embedded {a.get('not_embeddable', 0)}; "
             f"embedded {self.embedded}; {self.articles} articles, {self.vectors} vectors "
             f"in {self.seconds:.1f}s"
+            + (
+                f"; {len(self.failed_files)} input file(s) FAILED: "
+                + ", ".join(p for p, _ in self.failed_files)
+                if self.failed_files
+                else ""
+            )
         )
 
 
@@ -265,7 +277,8 @@ def _build_locked(
     try:
         state, state_path = open_state(idx.build_dir, staging, fingerprint)
         reader = runner.iter_records if runner is not None else iter_records
-        ingest(store, paths, state, state_path, settings.ingest_batch, reader)
+        ingest(store, paths, state, state_path, settings.ingest_batch, reader, settings.strict)
+        failed = failed_files(state, paths)
         chunks_dir = idx.build_dir / "chunks"
         encode = runner.encode if runner is not None else encode_chunks
         embedded = encode(store, encoder, staging, chunks_dir, settings)
@@ -278,7 +291,7 @@ def _build_locked(
         changed = bool(ids.size or removed.size or changes)
         if prev is not None and not changed:
             remove_build_dir(idx.build_dir)
-            return _summary(prev.version, False, state, 0, store, started, prev)
+            return _summary(prev.version, False, state, 0, started, prev, failed)
         index = _make_index(idx, prev, settings, encoder.dim, x)
         if removed.size:
             index.remove(removed)
@@ -311,7 +324,7 @@ def _build_locked(
         kept = idx.published_versions()
         if for_gone and kept:
             store.gc(kept[0])
-        return _summary(staging, True, state, embedded, store, started, manifest)
+        return _summary(staging, True, state, embedded, started, manifest, failed)
     finally:
         store.close()
 
@@ -331,9 +344,9 @@ def _summary(
     published: bool,
     state: BuildState,
     embedded: int,
-    store: Store,
     started: float,
     manifest: Manifest,
+    failed: list[tuple[str, str]],
 ) -> BuildSummary:
     return BuildSummary(
         version=version,
@@ -344,4 +357,5 @@ def _summary(
         seconds=time.monotonic() - started,
         articles=int(manifest.counts.get("articles", 0)),
         vectors=int(manifest.counts.get("vectors", 0)),
+        failed_files=failed,
     )
