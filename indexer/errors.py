@@ -17,16 +17,22 @@ else derives from both (``StoreDamaged(StoreError, DamagedIndex)``).
 Exit codes (what a script can tell apart):
 
 - 0 ``EXIT_OK``: success.
-- 1 ``EXIT_FAILURE``: the operation failed; the message says why. The default: bad input
-  files, a model that cannot be loaded or does not match the index, a build or tuning run
-  that cannot proceed, an error answered by NCBI, a directory with no published index.
+- 1 ``EXIT_FAILURE``: the operation failed; the message says why. The default: a bad input
+  file with ``build --strict``, a model that cannot be loaded or does not match the index, a
+  build or tuning run that cannot proceed, an error answered by NCBI, a directory with no
+  published index.
 - 2 ``EXIT_USAGE``: a bad option, argument or parameter value (as click's own usage
-  errors): fix the command line.
+  errors): fix the command line. Also ``build --index DIR`` on a directory that is
+  neither empty nor an index of ours.
 - 3 ``EXIT_DAMAGED``: the index directory is damaged or in a format this version cannot
   read (a truncated ``index.faiss``, a manifest that is not JSON, a missing or foreign
   metadata store): restore or rebuild it.
 - 4 ``EXIT_UNAVAILABLE``: something the operation needs is not there: a database server
   that cannot be reached, an optional extra that is not installed.
+- 5 ``EXIT_BAD_INPUTS``: the build finished and published, but some input files could not be
+  read to their end (an entity bomb, invalid UTF-8, a truncated gzip): the error line names
+  each file and why; the records before each fault were indexed. ``build --strict`` stops at
+  the first such file instead (exit 1, nothing published).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_DAMAGED = 3
 EXIT_UNAVAILABLE = 4
+EXIT_BAD_INPUTS = 5
 
 
 class PubmedSearchError(Exception):

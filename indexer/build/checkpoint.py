@@ -8,6 +8,11 @@
   ordered by doc id; each chunk is one ``.build/chunks/chunk-<first>-<last>.npz`` file
   (:func:`write_chunk`: a temporary name, fsync'd, renamed), so a re-run continues after the
   last finished chunk (:func:`chunks_progress`).
+
+Ownership: the build only deletes a ``.build/`` it can prove it made: one holding
+:data:`MARKER` (written when the build creates the directory) or, from builds before the
+marker, a ``state.json`` that loads as a :class:`BuildState`. Any other ``.build/`` is a
+user's: the build refuses to run (:class:`NotAnIndexDirectory`) rather than delete it.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from indexer import durable
+from indexer.build.errors import NotAnIndexDirectory
 from indexer.build.settings import BuildSettings
-from indexer.ingest.sources import SourceStats, iter_records
+from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.models.encoder import Encoder
 from indexer.store.metadata import ApplyResult, Store
 
 log = logging.getLogger(__name__)
+
+MARKER = "pubmed-search-build"  # in .build/: this directory is a build checkpoint of ours
+MARKER_TEXT = "a pubmed-search build in progress; removed by the build once it publishes\n"
 
 
 @dataclass
@@ -40,6 +49,7 @@ class BuildState:
     files_complete: list[str] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    files_failed: dict[str, list[str]] = field(default_factory=dict)  # key -> [path, reason]
 
     def save(self, path: Path) -> None:
         durable.write_text(path, json.dumps(asdict(self)))
@@ -52,16 +62,59 @@ class BuildState:
             return None
 
 
+def owns(build_dir: Path) -> bool:
+    """Whether ``build_dir`` is a checkpoint directory a build of ours made (module docstring)."""
+    if (build_dir / MARKER).is_file():
+        return True
+    legacy = BuildState.load(build_dir / "state.json")  # written before the marker existed
+    if legacy is not None:
+        durable.write_text(build_dir / MARKER, MARKER_TEXT)
+        return True
+    return False
+
+
+def check_owned(build_dir: Path) -> None:
+    """Refuse (:class:`NotAnIndexDirectory`) a ``build_dir`` that exists and is not ours."""
+    if (build_dir.exists() or build_dir.is_symlink()) and not (
+        build_dir.is_dir() and not build_dir.is_symlink() and owns(build_dir)
+    ):
+        raise NotAnIndexDirectory(
+            build_dir.parent,
+            f"{build_dir} exists and is not a build checkpoint of pubmed-search "
+            f"(no {MARKER} file in it); move it away if it is yours",
+        )
+
+
+def remove_build_dir(build_dir: Path) -> None:
+    """Delete ``build_dir`` if it is ours; leave anything else alone (logged)."""
+    if not build_dir.exists():
+        return
+    if build_dir.is_dir() and not build_dir.is_symlink() and owns(build_dir):
+        shutil.rmtree(build_dir, ignore_errors=True)
+    else:
+        log.warning("not deleting %s: it is not a build checkpoint of pubmed-search", build_dir)
+
+
+def make_build_dir(build_dir: Path) -> None:
+    """Create ``build_dir`` with :data:`MARKER` in it (the proof that it is ours)."""
+    build_dir.mkdir(parents=True)
+    durable.write_text(build_dir / MARKER, MARKER_TEXT)
+    durable.fsync_dir(build_dir.parent)
+
+
 def open_state(build_dir: Path, staging: int, fingerprint: str) -> tuple[BuildState, Path]:
     """(state, its path) of this build: resumed if ``fingerprint`` matches the checkpoint's,
-    else a fresh state in an emptied ``build_dir`` (an unfinished build of other settings)."""
+    else a fresh state in an emptied ``build_dir`` (an unfinished build of other settings).
+
+    A ``build_dir`` that is not ours is never emptied: :class:`NotAnIndexDirectory`."""
+    check_owned(build_dir)
     state_path = build_dir / "state.json"
     state = BuildState.load(state_path)
     if state is None or state.fingerprint != fingerprint:
         if build_dir.exists():
             log.warning("discarding an unfinished build of other settings in %s", build_dir)
             shutil.rmtree(build_dir)
-        build_dir.mkdir(parents=True)
+        make_build_dir(build_dir)
         state = BuildState(staging=staging, fingerprint=fingerprint)
         state.save(state_path)
     return state, state_path
@@ -84,6 +137,15 @@ def _batches(records: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
+def _until_error(records: Iterator, failure: list[SourceError]) -> Iterator:
+    """``records`` up to a :class:`SourceError`, which is put in ``failure`` (ending the
+    stream: the records before it are kept, including those of a batch not yet full)."""
+    try:
+        yield from records
+    except SourceError as e:
+        failure.append(e)
+
+
 def ingest(
     store: Store,
     inputs: Sequence[Path],
@@ -91,17 +153,31 @@ def ingest(
     state_path: Path,
     batch_size: int,
     reader: Callable[[Path, SourceStats], Iterator] = iter_records,
+    strict: bool = False,
 ) -> SourceStats:
-    """Apply the records of ``inputs`` at ``state.staging``, skipping those a checkpoint holds."""
+    """Apply the records of ``inputs`` at ``state.staging``, skipping those a checkpoint holds.
+
+    A file that breaks off is recorded in ``state.files_failed`` (module docstring); with
+    ``strict`` its :class:`SourceError` is raised instead."""
     total = SourceStats()
     for path in inputs:
         key = file_key(path)
         if key in state.files_complete:
+            if strict and key in state.files_failed:  # recorded by a resumed non-strict run
+                raise SourceError(path, state.files_failed[key][1])
             continue
         done = state.files_done.get(key, 0)
         log.info("ingesting %s (resuming after %d records)", path, done)
         stats = SourceStats()
-        records = reader(path, stats)
+        failure: list[SourceError] = []
+        try:
+            records = reader(path, stats)
+        except SourceError as e:  # e.g. an unknown file type
+            if strict:
+                raise
+            records, failure = iter(()), [e]
+        if not strict:
+            records = _until_error(records, failure)
         seen = 0
         for batch in _batches(records, batch_size):
             seen += len(batch)
@@ -114,11 +190,30 @@ def ingest(
                 state.applied[k] = state.applied.get(k, 0) + v
             state.files_done[key] = seen
             state.save(state_path)
+        if failure:
+            reason = getattr(failure[0], "reason", None) or str(failure[0])
+            log.warning(
+                "%s: %s; kept the %d records read before the fault, going on with the next file",
+                path,
+                reason,
+                seen,
+            )
+            state.files_failed[key] = [str(path), reason]
         state.files_complete.append(key)
         state.skipped += stats.skipped
         state.save(state_path)
         total.skipped += stats.skipped
     return total
+
+
+def failed_files(state: BuildState, inputs: Sequence[Path]) -> list[tuple[str, str]]:
+    """(path, reason) of each of ``inputs`` that broke off, in input order."""
+    keys = [file_key(p) for p in inputs]
+    return [
+        (state.files_failed[k][0], state.files_failed[k][1])
+        for k in keys
+        if k in state.files_failed
+    ]
 
 
 def chunk_files(chunks_dir: Path) -> list[Path]:

@@ -37,7 +37,7 @@ from indexer.build.checkpoint import chunks_progress, write_chunk
 from indexer.build.pipeline import BuildError, BuildSummary, build
 from indexer.build.settings import BuildSettings
 from indexer.errors import Unavailable
-from indexer.ingest.sources import SourceStats, iter_records
+from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.models.encoder import Encoder, EncoderConfig
 from indexer.vectors.index import VectorIndex
 
@@ -62,9 +62,15 @@ def import_ray() -> Any:
     return ray
 
 
-def _parse_file(path: str) -> tuple[list, SourceStats]:
-    stats = SourceStats()
-    return list(iter_records(Path(path), stats)), stats
+def _parse_file(path: str) -> tuple[list, SourceStats, str | None]:
+    """(records, stats, the reason the file broke off or None): the records before a fault
+    are kept, as a single-process build keeps them."""
+    stats, records = SourceStats(), []
+    try:
+        records.extend(iter_records(Path(path), stats))
+    except SourceError as e:
+        return records, stats, e.reason
+    return records, stats, None
 
 
 def _add_shard(template: bytes, ids: np.ndarray, x: np.ndarray) -> bytes:
@@ -139,12 +145,14 @@ class RayRunner:
             self._queue = [p for p in self._queue if p != Path(path)]
             ref = self._parse.remote(str(path))
         self._fill()
-        records, got = self.ray.get(ref)
+        records, got, broke_off = self.ray.get(ref)
         stats.articles += got.articles
         stats.deletions += got.deletions
         stats.skipped += got.skipped
         stats.skipped_examples.extend(got.skipped_examples)
         yield from records
+        if broke_off is not None:
+            raise SourceError(path, broke_off)
 
     # embed -------------------------------------------------------------------------------
     def _embed(self, config: EncoderConfig, rows: list[tuple[int, str]], batch: int) -> dict:

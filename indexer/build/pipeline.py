@@ -4,7 +4,10 @@ Every step can be killed and re-run:
 
 1. *Ingest*: each input file is streamed into the store in batches at the staging version
    ``S = published + 1``. After each committed batch the build state records how many records
-   of that file are done, so a re-run skips them (re-applying is idempotent anyway).
+   of that file are done, so a re-run skips them (re-applying is idempotent anyway). A file
+   that breaks off keeps its records before the fault and is listed in
+   ``BuildSummary.failed_files``; the other files are built and published
+   (``settings.strict``: the first such file stops the build, nothing is published).
 2. *Encode*: rows added at S are embedded in chunks ordered by doc id; each chunk is saved as
    one ``.npz`` file (written to a temporary name, fsync'd, renamed), so a re-run continues
    after the last finished chunk.
@@ -22,11 +25,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,13 +38,16 @@ import sqlalchemy.exc
 
 from indexer.build.checkpoint import (
     BuildState,
+    check_owned,
     encode_chunks,
+    failed_files,
     ingest,
     load_chunks,
     open_state,
+    remove_build_dir,
 )
+from indexer.build.errors import BuildError, NotAnIndexDirectory
 from indexer.build.settings import BuildSettings
-from indexer.errors import PubmedSearchError
 from indexer.ingest.sources import iter_records
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.models.encoder import Encoder
@@ -54,8 +59,9 @@ from indexer.vectors.types import resolve_factory, train_sample_size
 log = logging.getLogger(__name__)
 
 
-class BuildError(PubmedSearchError, RuntimeError):
-    """A build cannot proceed; the message says why and what to do. Nothing published changed."""
+__all__ = ["BuildError", "BuildSummary", "NotAnIndexDirectory", "build"]
+
+LOCK_TEXT = "pubmed-search build lock\n"  # written into a new .build.lock: the directory is ours
 
 
 @dataclass
@@ -68,6 +74,8 @@ class BuildSummary:
     seconds: float
     articles: int = 0
     vectors: int = 0
+    # (path, reason) of each input file that broke off; its earlier records were indexed
+    failed_files: list[tuple[str, str]] = field(default_factory=list)
 
     def line(self) -> str:
         a = self.applied
@@ -78,7 +86,44 @@ class BuildSummary:
             f"skipped {self.skipped}, not embedded {a.get('not_embeddable', 0)}; "
             f"embedded {self.embedded}; {self.articles} articles, {self.vectors} vectors "
             f"in {self.seconds:.1f}s"
+            + (
+                f"; {len(self.failed_files)} input file(s) FAILED: "
+                + ", ".join(p for p, _ in self.failed_files)
+                if self.failed_files
+                else ""
+            )
         )
+
+
+def _check_index_dir(idx: IndexDir) -> None:
+    """Refuse (:class:`NotAnIndexDirectory`, before anything is written) an ``--index`` that is
+    neither new, empty, an index (CURRENT) nor a build in progress of ours."""
+    root = idx.root
+    if not (root.exists() or root.is_symlink()):
+        return
+    if not root.is_dir():
+        raise NotAnIndexDirectory(root, "it is not a directory")
+    check_owned(idx.build_dir)  # a .build/ that is not ours is never used nor deleted
+    if idx.current_file.exists() or idx.build_dir.exists():
+        return
+    try:
+        if idx.lock_file.read_text().startswith(LOCK_TEXT):
+            return  # a build of ours started here and stopped before its first checkpoint
+    except (OSError, UnicodeDecodeError):
+        pass
+    entries = sorted(p.name for p in root.iterdir())
+    if entries:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise NotAnIndexDirectory(
+            root,
+            f"it is not empty ({len(entries)} entries: {shown}) and is not a pubmed-search "
+            "index (no CURRENT file, no build in progress)",
+        )
+
+
+def _make_lock_file(path: Path) -> None:
+    if not path.exists():
+        path.write_text(LOCK_TEXT)
 
 
 @contextmanager
@@ -179,9 +224,10 @@ def build(
         if not p.is_file():
             raise BuildError(f"input {p} does not exist or is not a file")
     idx = IndexDir(index_dir)
+    _check_index_dir(idx)
     try:
         idx.root.mkdir(parents=True, exist_ok=True)
-        idx.lock_file.touch(exist_ok=True)
+        _make_lock_file(idx.lock_file)
     except OSError as e:
         raise BuildError(f"cannot write to index directory {idx.root}: {e}") from e
     published = idx.current_version()
@@ -231,7 +277,8 @@ def _build_locked(
     try:
         state, state_path = open_state(idx.build_dir, staging, fingerprint)
         reader = runner.iter_records if runner is not None else iter_records
-        ingest(store, paths, state, state_path, settings.ingest_batch, reader)
+        ingest(store, paths, state, state_path, settings.ingest_batch, reader, settings.strict)
+        failed = failed_files(state, paths)
         chunks_dir = idx.build_dir / "chunks"
         encode = runner.encode if runner is not None else encode_chunks
         embedded = encode(store, encoder, staging, chunks_dir, settings)
@@ -243,8 +290,8 @@ def _build_locked(
         changes = sum(state.applied.get(k, 0) for k in ("added", "replaced", "deleted"))
         changed = bool(ids.size or removed.size or changes)
         if prev is not None and not changed:
-            shutil.rmtree(idx.build_dir, ignore_errors=True)
-            return _summary(prev.version, False, state, 0, store, started, prev)
+            remove_build_dir(idx.build_dir)
+            return _summary(prev.version, False, state, 0, started, prev, failed)
         index = _make_index(idx, prev, settings, encoder.dim, x)
         if removed.size:
             index.remove(removed)
@@ -272,12 +319,12 @@ def _build_locked(
         )
         idx.write_manifest(manifest)
         idx.publish(staging)
-        shutil.rmtree(idx.build_dir, ignore_errors=True)
+        remove_build_dir(idx.build_dir)
         for_gone = idx.remove_old_versions(keep=settings.keep_versions)
         kept = idx.published_versions()
         if for_gone and kept:
             store.gc(kept[0])
-        return _summary(staging, True, state, embedded, store, started, manifest)
+        return _summary(staging, True, state, embedded, started, manifest, failed)
     finally:
         store.close()
 
@@ -297,9 +344,9 @@ def _summary(
     published: bool,
     state: BuildState,
     embedded: int,
-    store: Store,
     started: float,
     manifest: Manifest,
+    failed: list[tuple[str, str]],
 ) -> BuildSummary:
     return BuildSummary(
         version=version,
@@ -310,4 +357,5 @@ def _summary(
         seconds=time.monotonic() - started,
         articles=int(manifest.counts.get("articles", 0)),
         vectors=int(manifest.counts.get("vectors", 0)),
+        failed_files=failed,
     )

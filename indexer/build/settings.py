@@ -44,6 +44,7 @@ class BuildSettings:
     query_max_length: int | None = None
     keep_versions: int = 2
     show_progress: bool = True
+    strict: bool = False  # stop at the first input file that breaks off (else: go on, report)
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None) -> BuildSettings:

@@ -10,8 +10,9 @@ counted in :class:`SourceStats` and logged as a warning naming the file and the 
 position; it never stops the stream. ``PubmedBookArticle`` records are skipped and counted too.
 A corrupt file (truncated gzip, XML syntax error, bytes the XML parser rejects as invalid
 UTF-8, a text node over libxml2's 10,000,000-byte limit) raises :class:`SourceError` naming the
-file *after* the records before the fault were yielded: the caller (the build) stops with that
-error; it does not guess what the rest of the file held.
+file *after* the records before the fault were yielded; the reader does not guess what the
+rest of the file held. The build keeps those records, names the file in its summary and goes
+on with the next file (``build --strict``: it stops with the error).
 
 XML safety: lxml ``iterparse`` with ``resolve_entities=False, no_network=True, load_dtd=False,
 huge_tree=False, dtd_validation=False`` (no entity expansion, no external entity or DTD read

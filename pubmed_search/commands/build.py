@@ -95,6 +95,13 @@ INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STR
     default=None,
     help="Model actors embedding in parallel with --ray [default: one per CPU].",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Stop at the first input file that cannot be read to its end (exit 1, nothing "
+    "published). Default: keep its records before the fault, build the other files, name "
+    "the bad ones and exit 5.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def command(
@@ -108,12 +115,16 @@ def command(
     """Build an index from PubMed XML (.xml, .xml.gz; baseline or update files) and JSONL
     (.jsonl, .jsonl.gz) INPUTS, or update the index already in --index with them.
 
-    Re-running after an interruption resumes from the last checkpoint.
+    Re-running after an interruption resumes from the last checkpoint. An input file that
+    breaks off (entity bomb, invalid UTF-8, truncated gzip) is named on stderr and the exit
+    status is 5 once the other files are built and published; --strict stops at it.
     """
-    from indexer.build import build
+    from indexer.build import InputFilesFailed, build
     from indexer.build.settings import BuildSettings
 
     overrides = dict(options)
+    if not overrides.get("strict"):
+        overrides.pop("strict", None)  # not given: PUBMED_SEARCH_STRICT may still say so
     if no_progress:
         overrides["show_progress"] = False
     settings = BuildSettings.from_env(overrides).validate()  # before anything is read or loaded
@@ -129,3 +140,6 @@ def command(
     else:
         summary = build(index_dir, list(inputs), settings)
     click.echo(summary.line())
+    failed = getattr(summary, "failed_files", None)
+    if failed:
+        raise InputFilesFailed(failed)  # after the summary: exit 5
