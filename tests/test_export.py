@@ -6,6 +6,8 @@ import csv
 import io
 import re
 
+import bibtexparser
+import pybtex.database
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,6 +49,9 @@ def parse_ris(text: str) -> list[dict[str, list[str]]]:
 
 _UNESCAPE = {
     r"\textbackslash{}": "\\",
+    r"\textbraceleft{}": "{",
+    r"\textbraceright{}": "}",
+    "{@}": "@",
     r"\^{}": "^",
     r"\~{}": "~",
     r"\{": "{",
@@ -208,6 +213,85 @@ def test_csv_round_trips_any_text(title: str, authors: list[str]):
     assert csv_uncell(row["title"]) == " ".join(title.split())
     assert not row["title"].startswith(("=", "+", "-", "@"))
     assert csv_uncell(row["authors"]) == " ".join(LIST_SEPARATOR.join(authors).split())
+
+
+# BibTeX through real parsers --------------------------------------------------------------
+
+INJECTION = 'x}, note = "INJ"} @misc(injected, title = "Injected entry")'
+
+
+def parsed_by_pybtex(text: str) -> list[tuple[str, str]]:
+    """(key, title) of every entry pybtex reads (strict mode: any error fails the test)."""
+    data = pybtex.database.parse_string(text, "bibtex")
+    return [(key, entry.fields["title"]) for key, entry in data.entries.items()]
+
+
+def parsed_by_bibtexparser(text: str) -> list[tuple[str, str]]:
+    """(key, title) of every entry bibtexparser 2 reads; no block may fail."""
+    library = bibtexparser.parse_string(text)
+    assert not library.failed_blocks, library.failed_blocks
+    assert not library.comments  # nothing of a record leaked out between entries
+    return [(entry.key, entry.fields_dict["title"].value) for entry in library.entries]
+
+
+PARSERS = [parsed_by_pybtex, parsed_by_bibtexparser]
+
+
+@pytest.mark.parametrize("parse", PARSERS, ids=["pybtex", "bibtexparser"])
+@pytest.mark.parametrize("title", [INJECTION, "lone {", "lone }", "}{", "a\\", "@misc(x,"])
+def test_bibtex_injection_stays_inside_its_field(parse, title: str):
+    hits = [dict(HIT, pmid=1, title=title), dict(HIT, pmid=2, title="Real entry")]
+    entries = parse(to_bibtex(hits))
+    assert [k for k, _ in entries] == ["smith2001pmid1", "smith2001pmid2"]
+    assert bib_unescape(entries[0][1]) == title
+    assert entries[1][1] == "Real entry"
+
+
+_HOSTILE_TOKENS = [
+    *'{}"@%\\\n\t\r,;=()#~^$&_ ',
+    "@misc(",
+    "@article{",
+    "}, note = {",
+    '", x = "',
+    "\\{",
+    "\\}",
+    "\\textbackslash",
+    " and ",
+    "%comment\n",
+    "é",
+    "Ω",
+    "日本",
+]
+_hostile = st.lists(
+    st.one_of(
+        st.sampled_from(_HOSTILE_TOKENS),
+        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+    ),
+    max_size=25,
+).map("".join)
+_hostile_hit = st.builds(
+    lambda pmid, title, journal, authors, year: dict(
+        HIT, pmid=pmid, title=title, journal=journal, authors=authors, year=year, abstract=title
+    ),
+    st.integers(1, 50),
+    _hostile,
+    _hostile,
+    st.lists(_hostile, max_size=3),
+    st.one_of(st.none(), st.integers(1900, 2030), _hostile),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hits=st.lists(_hostile_hit, min_size=1, max_size=4))
+def test_bibtex_hostile_records_round_trip_through_real_parsers(hits: list[dict]):
+    text = to_bibtex(hits)
+    expected = [k for k, _ in parse_bibtex(text)]
+    assert len(expected) == len(hits) and len(set(expected)) == len(hits)
+    for parse in PARSERS:
+        entries = parse(text)
+        assert [k for k, _ in entries] == expected, parse.__name__
+        for (_, title), hit in zip(entries, hits, strict=True):
+            assert bib_unescape(title) == " ".join(hit["title"].split()), parse.__name__
 
 
 # through the API ---------------------------------------------------------------------------

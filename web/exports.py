@@ -74,10 +74,14 @@ def to_ris(hits: Iterable[Hit]) -> str:
 
 # BibTeX ----------------------------------------------------------------------------------
 
+# Every brace in the output is structural, so field values are balanced by construction: a
+# brace of the text is spelled as a command (``\textbraceleft{}``), never as ``\{``, which
+# brace-counting parsers (BibTeX itself, pybtex, bibtexparser) still count.
 _BIB_ESCAPES = {
     "\\": r"\textbackslash{}",
-    "{": r"\{",
-    "}": r"\}",
+    "{": r"\textbraceleft{}",
+    "}": r"\textbraceright{}",
+    "@": "{@}",
     "$": r"\$",
     "&": r"\&",
     "%": r"\%",
@@ -88,10 +92,16 @@ _BIB_ESCAPES = {
 }
 _BIB_SPECIAL = re.compile("[" + re.escape("".join(_BIB_ESCAPES)) + "]")
 _INITIALS = re.compile(r"[A-Z]{1,4}")
+_NAME_SPLITTERS = re.compile(r",|\band\b", re.IGNORECASE)
 
 
 def bibtex_escape(text: Any) -> str:
-    """Text safe inside a braced BibTeX field: every TeX special character escaped."""
+    r"""Text safe inside a braced BibTeX field, on one line.
+
+    ``\ { }`` become ``\textbackslash{} \textbraceleft{} \textbraceright{}`` (so the only
+    braces are the ones the escapes add, in pairs), ``@`` becomes ``{@}`` (no ``@type`` or
+    ``@type(`` can appear in a value), ``$ & % # _`` get a backslash, ``^ ~`` become
+    ``\^{} \~{}``; runs of whitespace (newlines included) become one space."""
     return _BIB_SPECIAL.sub(lambda m: _BIB_ESCAPES[m.group()], _one_line(text))
 
 
@@ -101,7 +111,10 @@ def bibtex_author(name: str) -> str:
     parts = _one_line(name).split()
     if len(parts) >= 2 and _INITIALS.fullmatch(parts[-1]):
         initials = " ".join(f"{c}." for c in parts[-1])
-        return f"{bibtex_escape(' '.join(parts[:-1]))}, {initials}"
+        surname = bibtex_escape(" ".join(parts[:-1]))
+        if _NAME_SPLITTERS.search(surname):  # a comma or "and" would split the name
+            surname = "{" + surname + "}"
+        return f"{surname}, {initials}"
     return "{" + bibtex_escape(name) + "}"
 
 
@@ -111,12 +124,13 @@ def _ascii_word(text: str) -> str:
 
 
 def bibtex_key(hit: Hit) -> str:
-    """``<surname><year>pmid<PMID>``: readable, and unique because PMIDs are."""
+    """``<surname><year>pmid<PMID>``: readable, and unique because PMIDs are; ASCII letters
+    and digits only, so a key cannot end the entry's head or open a field."""
     authors = hit.get("authors") or []
     first = _one_line(authors[0]).split() if authors else []
     surname = _ascii_word(first[0]).lower() if first else ""
-    year = hit.get("year") or ""
-    return f"{surname or 'anon'}{year}pmid{hit.get('pmid')}"
+    year = _ascii_word(str(hit.get("year") or ""))
+    return f"{surname or 'anon'}{year}pmid{_ascii_word(str(hit.get('pmid')))}"
 
 
 def to_bibtex(hits: Iterable[Hit]) -> str:
