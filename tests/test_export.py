@@ -119,7 +119,9 @@ def bib_authors(field: str) -> list[str]:
 
 
 def csv_uncell(text: str) -> str:
-    return text[1:] if text.startswith("'") else text
+    """Drops the ``'`` the writer puts at each piece start (the cell's start, or after ``,``
+    ``;`` or tab, past spaces and quotes)."""
+    return re.sub(r"""(^|[,;\t])([ "]*)'""", r"\1\2", text)
 
 
 # pure functions --------------------------------------------------------------------------
@@ -292,6 +294,64 @@ def test_bibtex_hostile_records_round_trip_through_real_parsers(hits: list[dict]
         assert [k for k, _ in entries] == expected, parse.__name__
         for (_, title), hit in zip(entries, hits, strict=True):
             assert bib_unescape(title) == " ".join(hit["title"].split()), parse.__name__
+
+
+# CSV read in every locale ----------------------------------------------------------------
+
+TRIGGERS = ("=", "+", "-", "@", "\t")
+
+
+def read_csv(text: str, delimiter: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def assert_no_field_is_a_formula(text: str) -> None:
+    for delimiter in (",", ";", "\t"):
+        for row in read_csv(text, delimiter):
+            for field in row:
+                # a line break opens a field only where a quoted span runs into the next row
+                assert not field.lstrip(' "\r\n').startswith(TRIGGERS), (delimiter, field)
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["semicolon a;=1+1;b", "tab a\t=1", "a, +SUM(A1)", 'q;"=1', 'q; " -2', "a;'b", "x;@y"],
+)
+def test_csv_pieces_a_locale_splits_off_are_not_formulas(title: str):
+    text = to_csv([dict(HIT, title=title, journal=title, authors=[title, title])])
+    assert_no_field_is_a_formula(text)
+    row = dict(zip(CSV_COLUMNS, read_csv(text, ",")[1], strict=True))
+    assert csv_uncell(row["title"]) == " ".join(title.split())
+    assert csv_uncell(row["authors"]) == LIST_SEPARATOR.join([" ".join(title.split())] * 2)
+    assert text.count('"') >= 2  # a cell holding ; , tab or " is quoted
+
+
+_cell_text = st.lists(
+    st.one_of(
+        st.sampled_from([*"=+-@';,\t\r\n\" ", '""', "=1+1", "a;", "b,", "+cmd"]),
+        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+    ),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=_cell_text, journal=_cell_text, authors=st.lists(_cell_text, max_size=3))
+def test_csv_hostile_cells_are_defused_in_every_locale(title, journal, authors):
+    hit = dict(HIT, title=title, journal=journal, authors=authors, mesh=authors, doi=title)
+    text = to_csv([hit, dict(hit, abstract=journal, snippet="")])
+    assert_no_field_is_a_formula(text)
+    rows = read_csv(text, ",")
+    assert len(rows) == 3 and tuple(rows[0]) == CSV_COLUMNS
+    for row in rows[1:]:
+        cells = dict(zip(CSV_COLUMNS, row, strict=True))
+        assert csv_uncell(cells["title"]) == " ".join(title.split())
+        assert csv_uncell(cells["doi"]) == " ".join(title.split())
+        assert csv_uncell(cells["journal"]) == " ".join(journal.split())
+        assert csv_uncell(cells["authors"]) == " ".join(LIST_SEPARATOR.join(authors).split())
+    assert csv_uncell(dict(zip(CSV_COLUMNS, rows[2], strict=True))["abstract"]) == " ".join(
+        journal.split()
+    )
 
 
 # through the API ---------------------------------------------------------------------------

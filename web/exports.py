@@ -7,8 +7,6 @@ abstract, exported instead of the snippet when present.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,7 +28,6 @@ CSV_COLUMNS = (
     "abstract",
 )
 LIST_SEPARATOR = "; "
-_FORMULA_START = ("=", "+", "-", "@", "'")
 
 
 def _one_line(text: Any) -> str:
@@ -165,36 +162,64 @@ def to_bibtex(hits: Iterable[Hit]) -> str:
 # CSV -------------------------------------------------------------------------------------
 
 
+# A piece of a cell that a spreadsheet may read as a cell of its own: the cell's start, or the
+# text after any separator a locale may split on (``,`` ``;`` tab), past spaces and quotes; a
+# ``'`` goes before it when it starts with a formula trigger (``= + - @``) or with ``'``.
+_PIECE_FORMULA = re.compile(r"""(^|[,;\t])([ "]*)(?=[=+\-@'])""")
+_CSV_QUOTE_IF = frozenset(',;\t"\r\n')
+
+
 def csv_cell(value: Any) -> str:
-    """Text for a spreadsheet cell: a leading ``= + - @`` gets a ``'`` so the cell cannot be
-    read as a formula (CSV injection); so does a leading ``'``, so one ``'`` can always be
-    stripped back."""
-    text = _one_line(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    """Text for a spreadsheet cell, defused against CSV injection in every locale.
+
+    The text is put on one line (tabs, CRs and newlines become spaces); then every piece that
+    a split on ``,``, ``;`` or tab would start (the cell's start, and the text after each such
+    separator, past spaces and ``"``) gets a ``'`` in front when it starts with ``= + - @``,
+    so no piece can be read as a formula (OWASP); a piece starting with ``'`` gets one too,
+    so one ``'`` at each piece start can always be stripped back."""
+    return _PIECE_FORMULA.sub(r"\1\2'", _one_line(value))
+
+
+def _csv_field(value: Any) -> str:
+    """One field of a row: a number as itself, text defused by ``csv_cell`` and quoted
+    (``"`` doubled) when it holds a separator any locale may split on or a quote."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    text = csv_cell(value)
+    if _CSV_QUOTE_IF.intersection(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_row(values: Iterable[Any]) -> str:
+    return ",".join(_csv_field(v) for v in values) + "\r\n"
 
 
 def to_csv(hits: Iterable[Hit]) -> str:
-    """A header row and one row per hit; lists joined with ``"; "``; text cells defused."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    """A header row and one row per hit (CRLF line ends); lists joined with ``"; "``; text
+    cells defused (``csv_cell``) and quoted when they hold ``, ; tab "``."""
+    rows = [_csv_row(CSV_COLUMNS)]
     for hit in hits:
-        writer.writerow(
-            [
-                hit.get("rank"),
-                hit.get("pmid"),
-                hit.get("score"),
-                csv_cell(hit.get("title")),
-                csv_cell(LIST_SEPARATOR.join(hit.get("authors") or [])),
-                csv_cell(hit.get("journal")),
-                "" if hit.get("year") is None else hit["year"],
-                csv_cell(hit.get("doi")),
-                csv_cell(LIST_SEPARATOR.join(hit.get("mesh") or [])),
-                csv_cell(hit.get("url")),
-                csv_cell(_abstract(hit)),
-            ]
+        rows.append(
+            _csv_row(
+                [
+                    hit.get("rank"),
+                    hit.get("pmid"),
+                    hit.get("score"),
+                    hit.get("title"),
+                    LIST_SEPARATOR.join(hit.get("authors") or []),
+                    hit.get("journal"),
+                    hit.get("year"),
+                    hit.get("doi"),
+                    LIST_SEPARATOR.join(hit.get("mesh") or []),
+                    hit.get("url"),
+                    _abstract(hit),
+                ]
+            )
         )
-    return out.getvalue()
+    return "".join(rows)
 
 
 # Formats ---------------------------------------------------------------------------------
