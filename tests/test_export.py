@@ -249,6 +249,15 @@ def test_bibtex_injection_stays_inside_its_field(parse, title: str):
     assert entries[1][1] == "Real entry"
 
 
+def test_bibtex_an_author_name_with_a_comma_or_and_stays_one_name():
+    authors = ["Smith and Jones JA", "Doe, Jr JA", "AND Group"]
+    text = to_bibtex([dict(HIT, authors=authors)])
+    (entry,) = pybtex.database.parse_string(text, "bibtex").entries.values()
+    assert len(entry.persons["author"]) == 3
+    ((_, fields),) = parse_bibtex(text)
+    assert fields["author"].startswith("{Smith and Jones}, J. A. and {Doe, Jr}, J. A. and ")
+
+
 _HOSTILE_TOKENS = [
     *'{}"@%\\\n\t\r,;=()#~^$&_ ',
     "@misc(",
@@ -294,6 +303,11 @@ def test_bibtex_hostile_records_round_trip_through_real_parsers(hits: list[dict]
         assert [k for k, _ in entries] == expected, parse.__name__
         for (_, title), hit in zip(entries, hits, strict=True):
             assert bib_unescape(title) == " ".join(hit["title"].split()), parse.__name__
+    # no author name splits into two (", " or " and " inside a name)
+    people = pybtex.database.parse_string(text, "bibtex").entries.values()
+    for entry, hit in zip(people, hits, strict=True):
+        names = [a for a in hit["authors"] if a.split()]
+        assert len(entry.persons.get("author", [])) == len(names)
 
 
 # CSV read in every locale ----------------------------------------------------------------
