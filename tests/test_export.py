@@ -6,6 +6,8 @@ import csv
 import io
 import re
 
+import bibtexparser
+import pybtex.database
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,6 +49,9 @@ def parse_ris(text: str) -> list[dict[str, list[str]]]:
 
 _UNESCAPE = {
     r"\textbackslash{}": "\\",
+    r"\textbraceleft{}": "{",
+    r"\textbraceright{}": "}",
+    "{@}": "@",
     r"\^{}": "^",
     r"\~{}": "~",
     r"\{": "{",
@@ -114,7 +119,9 @@ def bib_authors(field: str) -> list[str]:
 
 
 def csv_uncell(text: str) -> str:
-    return text[1:] if text.startswith("'") else text
+    """Drops the ``'`` the writer puts at each piece start (the cell's start, or after ``,``
+    ``;`` or tab, past spaces and quotes)."""
+    return re.sub(r"""(^|[,;\t])([ "]*)'""", r"\1\2", text)
 
 
 # pure functions --------------------------------------------------------------------------
@@ -208,6 +215,157 @@ def test_csv_round_trips_any_text(title: str, authors: list[str]):
     assert csv_uncell(row["title"]) == " ".join(title.split())
     assert not row["title"].startswith(("=", "+", "-", "@"))
     assert csv_uncell(row["authors"]) == " ".join(LIST_SEPARATOR.join(authors).split())
+
+
+# BibTeX through real parsers --------------------------------------------------------------
+
+INJECTION = 'x}, note = "INJ"} @misc(injected, title = "Injected entry")'
+
+
+def parsed_by_pybtex(text: str) -> list[tuple[str, str]]:
+    """(key, title) of every entry pybtex reads (strict mode: any error fails the test)."""
+    data = pybtex.database.parse_string(text, "bibtex")
+    return [(key, entry.fields["title"]) for key, entry in data.entries.items()]
+
+
+def parsed_by_bibtexparser(text: str) -> list[tuple[str, str]]:
+    """(key, title) of every entry bibtexparser 2 reads; no block may fail."""
+    library = bibtexparser.parse_string(text)
+    assert not library.failed_blocks, library.failed_blocks
+    assert not library.comments  # nothing of a record leaked out between entries
+    return [(entry.key, entry.fields_dict["title"].value) for entry in library.entries]
+
+
+PARSERS = [parsed_by_pybtex, parsed_by_bibtexparser]
+
+
+@pytest.mark.parametrize("parse", PARSERS, ids=["pybtex", "bibtexparser"])
+@pytest.mark.parametrize("title", [INJECTION, "lone {", "lone }", "}{", "a\\", "@misc(x,"])
+def test_bibtex_injection_stays_inside_its_field(parse, title: str):
+    hits = [dict(HIT, pmid=1, title=title), dict(HIT, pmid=2, title="Real entry")]
+    entries = parse(to_bibtex(hits))
+    assert [k for k, _ in entries] == ["smith2001pmid1", "smith2001pmid2"]
+    assert bib_unescape(entries[0][1]) == title
+    assert entries[1][1] == "Real entry"
+
+
+def test_bibtex_an_author_name_with_a_comma_or_and_stays_one_name():
+    authors = ["Smith and Jones JA", "Doe, Jr JA", "AND Group"]
+    text = to_bibtex([dict(HIT, authors=authors)])
+    (entry,) = pybtex.database.parse_string(text, "bibtex").entries.values()
+    assert len(entry.persons["author"]) == 3
+    ((_, fields),) = parse_bibtex(text)
+    assert fields["author"].startswith("{Smith and Jones}, J. A. and {Doe, Jr}, J. A. and ")
+
+
+_HOSTILE_TOKENS = [
+    *'{}"@%\\\n\t\r,;=()#~^$&_ ',
+    "@misc(",
+    "@article{",
+    "}, note = {",
+    '", x = "',
+    "\\{",
+    "\\}",
+    "\\textbackslash",
+    " and ",
+    "%comment\n",
+    "é",
+    "Ω",
+    "日本",
+]
+_hostile = st.lists(
+    st.one_of(
+        st.sampled_from(_HOSTILE_TOKENS),
+        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+    ),
+    max_size=25,
+).map("".join)
+_hostile_hit = st.builds(
+    lambda pmid, title, journal, authors, year: dict(
+        HIT, pmid=pmid, title=title, journal=journal, authors=authors, year=year, abstract=title
+    ),
+    st.integers(1, 50),
+    _hostile,
+    _hostile,
+    st.lists(_hostile, max_size=3),
+    st.one_of(st.none(), st.integers(1900, 2030), _hostile),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(hits=st.lists(_hostile_hit, min_size=1, max_size=4))
+def test_bibtex_hostile_records_round_trip_through_real_parsers(hits: list[dict]):
+    text = to_bibtex(hits)
+    expected = [k for k, _ in parse_bibtex(text)]
+    assert len(expected) == len(hits) and len(set(expected)) == len(hits)
+    for parse in PARSERS:
+        entries = parse(text)
+        assert [k for k, _ in entries] == expected, parse.__name__
+        for (_, title), hit in zip(entries, hits, strict=True):
+            assert bib_unescape(title) == " ".join(hit["title"].split()), parse.__name__
+    # no author name splits into two (", " or " and " inside a name)
+    people = pybtex.database.parse_string(text, "bibtex").entries.values()
+    for entry, hit in zip(people, hits, strict=True):
+        names = [a for a in hit["authors"] if a.split()]
+        assert len(entry.persons.get("author", [])) == len(names)
+
+
+# CSV read in every locale ----------------------------------------------------------------
+
+TRIGGERS = ("=", "+", "-", "@", "\t")
+
+
+def read_csv(text: str, delimiter: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+
+
+def assert_no_field_is_a_formula(text: str) -> None:
+    for delimiter in (",", ";", "\t"):
+        for row in read_csv(text, delimiter):
+            for field in row:
+                # a line break opens a field only where a quoted span runs into the next row
+                assert not field.lstrip(' "\r\n').startswith(TRIGGERS), (delimiter, field)
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["semicolon a;=1+1;b", "tab a\t=1", "a, +SUM(A1)", 'q;"=1', 'q; " -2', "a;'b", "x;@y"],
+)
+def test_csv_pieces_a_locale_splits_off_are_not_formulas(title: str):
+    text = to_csv([dict(HIT, title=title, journal=title, authors=[title, title])])
+    assert_no_field_is_a_formula(text)
+    row = dict(zip(CSV_COLUMNS, read_csv(text, ",")[1], strict=True))
+    assert csv_uncell(row["title"]) == " ".join(title.split())
+    assert csv_uncell(row["authors"]) == LIST_SEPARATOR.join([" ".join(title.split())] * 2)
+    assert text.count('"') >= 2  # a cell holding ; , tab or " is quoted
+
+
+_cell_text = st.lists(
+    st.one_of(
+        st.sampled_from([*"=+-@';,\t\r\n\" ", '""', "=1+1", "a;", "b,", "+cmd"]),
+        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+    ),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=_cell_text, journal=_cell_text, authors=st.lists(_cell_text, max_size=3))
+def test_csv_hostile_cells_are_defused_in_every_locale(title, journal, authors):
+    hit = dict(HIT, title=title, journal=journal, authors=authors, mesh=authors, doi=title)
+    text = to_csv([hit, dict(hit, abstract=journal, snippet="")])
+    assert_no_field_is_a_formula(text)
+    rows = read_csv(text, ",")
+    assert len(rows) == 3 and tuple(rows[0]) == CSV_COLUMNS
+    for row in rows[1:]:
+        cells = dict(zip(CSV_COLUMNS, row, strict=True))
+        assert csv_uncell(cells["title"]) == " ".join(title.split())
+        assert csv_uncell(cells["doi"]) == " ".join(title.split())
+        assert csv_uncell(cells["journal"]) == " ".join(journal.split())
+        assert csv_uncell(cells["authors"]) == " ".join(LIST_SEPARATOR.join(authors).split())
+    assert csv_uncell(dict(zip(CSV_COLUMNS, rows[2], strict=True))["abstract"]) == " ".join(
+        journal.split()
+    )
 
 
 # through the API ---------------------------------------------------------------------------

@@ -7,8 +7,6 @@ abstract, exported instead of the snippet when present.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,7 +28,6 @@ CSV_COLUMNS = (
     "abstract",
 )
 LIST_SEPARATOR = "; "
-_FORMULA_START = ("=", "+", "-", "@", "'")
 
 
 def _one_line(text: Any) -> str:
@@ -74,10 +71,14 @@ def to_ris(hits: Iterable[Hit]) -> str:
 
 # BibTeX ----------------------------------------------------------------------------------
 
+# Every brace in the output is structural, so field values are balanced by construction: a
+# brace of the text is spelled as a command (``\textbraceleft{}``), never as ``\{``, which
+# brace-counting parsers (BibTeX itself, pybtex, bibtexparser) still count.
 _BIB_ESCAPES = {
     "\\": r"\textbackslash{}",
-    "{": r"\{",
-    "}": r"\}",
+    "{": r"\textbraceleft{}",
+    "}": r"\textbraceright{}",
+    "@": "{@}",
     "$": r"\$",
     "&": r"\&",
     "%": r"\%",
@@ -88,10 +89,16 @@ _BIB_ESCAPES = {
 }
 _BIB_SPECIAL = re.compile("[" + re.escape("".join(_BIB_ESCAPES)) + "]")
 _INITIALS = re.compile(r"[A-Z]{1,4}")
+_NAME_SPLITTERS = re.compile(r",|\band\b", re.IGNORECASE)
 
 
 def bibtex_escape(text: Any) -> str:
-    """Text safe inside a braced BibTeX field: every TeX special character escaped."""
+    r"""Text safe inside a braced BibTeX field, on one line.
+
+    ``\ { }`` become ``\textbackslash{} \textbraceleft{} \textbraceright{}`` (so the only
+    braces are the ones the escapes add, in pairs), ``@`` becomes ``{@}`` (no ``@type`` or
+    ``@type(`` can appear in a value), ``$ & % # _`` get a backslash, ``^ ~`` become
+    ``\^{} \~{}``; runs of whitespace (newlines included) become one space."""
     return _BIB_SPECIAL.sub(lambda m: _BIB_ESCAPES[m.group()], _one_line(text))
 
 
@@ -101,7 +108,10 @@ def bibtex_author(name: str) -> str:
     parts = _one_line(name).split()
     if len(parts) >= 2 and _INITIALS.fullmatch(parts[-1]):
         initials = " ".join(f"{c}." for c in parts[-1])
-        return f"{bibtex_escape(' '.join(parts[:-1]))}, {initials}"
+        surname = bibtex_escape(" ".join(parts[:-1]))
+        if _NAME_SPLITTERS.search(surname):  # a comma or "and" would split the name
+            surname = "{" + surname + "}"
+        return f"{surname}, {initials}"
     return "{" + bibtex_escape(name) + "}"
 
 
@@ -111,12 +121,13 @@ def _ascii_word(text: str) -> str:
 
 
 def bibtex_key(hit: Hit) -> str:
-    """``<surname><year>pmid<PMID>``: readable, and unique because PMIDs are."""
+    """``<surname><year>pmid<PMID>``: readable, and unique because PMIDs are; ASCII letters
+    and digits only, so a key cannot end the entry's head or open a field."""
     authors = hit.get("authors") or []
     first = _one_line(authors[0]).split() if authors else []
     surname = _ascii_word(first[0]).lower() if first else ""
-    year = hit.get("year") or ""
-    return f"{surname or 'anon'}{year}pmid{hit.get('pmid')}"
+    year = _ascii_word(str(hit.get("year") or ""))
+    return f"{surname or 'anon'}{year}pmid{_ascii_word(str(hit.get('pmid')))}"
 
 
 def to_bibtex(hits: Iterable[Hit]) -> str:
@@ -151,36 +162,64 @@ def to_bibtex(hits: Iterable[Hit]) -> str:
 # CSV -------------------------------------------------------------------------------------
 
 
+# A piece of a cell that a spreadsheet may read as a cell of its own: the cell's start, or the
+# text after any separator a locale may split on (``,`` ``;`` tab), past spaces and quotes; a
+# ``'`` goes before it when it starts with a formula trigger (``= + - @``) or with ``'``.
+_PIECE_FORMULA = re.compile(r"""(^|[,;\t])([ "]*)(?=[=+\-@'])""")
+_CSV_QUOTE_IF = frozenset(',;\t"\r\n')
+
+
 def csv_cell(value: Any) -> str:
-    """Text for a spreadsheet cell: a leading ``= + - @`` gets a ``'`` so the cell cannot be
-    read as a formula (CSV injection); so does a leading ``'``, so one ``'`` can always be
-    stripped back."""
-    text = _one_line(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    """Text for a spreadsheet cell, defused against CSV injection in every locale.
+
+    The text is put on one line (tabs, CRs and newlines become spaces); then every piece that
+    a split on ``,``, ``;`` or tab would start (the cell's start, and the text after each such
+    separator, past spaces and ``"``) gets a ``'`` in front when it starts with ``= + - @``,
+    so no piece can be read as a formula (OWASP); a piece starting with ``'`` gets one too,
+    so one ``'`` at each piece start can always be stripped back."""
+    return _PIECE_FORMULA.sub(r"\1\2'", _one_line(value))
+
+
+def _csv_field(value: Any) -> str:
+    """One field of a row: a number as itself, text defused by ``csv_cell`` and quoted
+    (``"`` doubled) when it holds a separator any locale may split on or a quote."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    text = csv_cell(value)
+    if _CSV_QUOTE_IF.intersection(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_row(values: Iterable[Any]) -> str:
+    return ",".join(_csv_field(v) for v in values) + "\r\n"
 
 
 def to_csv(hits: Iterable[Hit]) -> str:
-    """A header row and one row per hit; lists joined with ``"; "``; text cells defused."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    """A header row and one row per hit (CRLF line ends); lists joined with ``"; "``; text
+    cells defused (``csv_cell``) and quoted when they hold ``, ; tab "``."""
+    rows = [_csv_row(CSV_COLUMNS)]
     for hit in hits:
-        writer.writerow(
-            [
-                hit.get("rank"),
-                hit.get("pmid"),
-                hit.get("score"),
-                csv_cell(hit.get("title")),
-                csv_cell(LIST_SEPARATOR.join(hit.get("authors") or [])),
-                csv_cell(hit.get("journal")),
-                "" if hit.get("year") is None else hit["year"],
-                csv_cell(hit.get("doi")),
-                csv_cell(LIST_SEPARATOR.join(hit.get("mesh") or [])),
-                csv_cell(hit.get("url")),
-                csv_cell(_abstract(hit)),
-            ]
+        rows.append(
+            _csv_row(
+                [
+                    hit.get("rank"),
+                    hit.get("pmid"),
+                    hit.get("score"),
+                    hit.get("title"),
+                    LIST_SEPARATOR.join(hit.get("authors") or []),
+                    hit.get("journal"),
+                    hit.get("year"),
+                    hit.get("doi"),
+                    LIST_SEPARATOR.join(hit.get("mesh") or []),
+                    hit.get("url"),
+                    _abstract(hit),
+                ]
+            )
         )
-    return out.getvalue()
+    return "".join(rows)
 
 
 # Formats ---------------------------------------------------------------------------------
