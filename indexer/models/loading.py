@@ -93,8 +93,10 @@ def load_error(kind: ModelKind, name: str, reason: str) -> Exception:
     if is_local(name):
         return kind.error(
             f"cannot load {kind.noun} {name!r}{kind.purpose}: {reason}. Fix: pass {kind.option} "
-            f"with a copy: a local directory holding {kind.holding} (config.json, weights, "
-            f"tokenizer files{kind.example})"
+            f"with a copy of it, {kind.option} PATH naming a local directory holding "
+            f"{kind.holding} (config.json, weights, tokenizer files{kind.example}); a path is "
+            "never downloaded: for a hub model pass its hub id instead (with HF_HUB_OFFLINE=1 "
+            "it is taken from the Hugging Face cache only)"
         )
     return kind.error(
         f"cannot load {kind.noun} {name!r}{kind.purpose}: {reason}. Fix: pass {kind.option} PATH "
