@@ -68,6 +68,10 @@ class EncoderInfo:
     query_fingerprint: str | None = None
     query_max_length: int | None = None
     query_pooling: str | None = None
+    # A local model directory is recorded twice: ``model`` / ``query_model`` hold its absolute
+    # path, these its path relative to the index directory (None: a hub id, or an old index).
+    model_relpath: str | None = None
+    query_model_relpath: str | None = None
 
 
 @dataclass
@@ -84,6 +88,7 @@ class Manifest:
     package_version: str = field(default_factory=package_version)
     format_version: int = FORMAT_VERSION
     inputs: list[str] = field(default_factory=list)
+    built_in: str | None = None  # the index directory's absolute path when it was built
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

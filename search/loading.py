@@ -8,11 +8,13 @@ another model would make the nearest neighbours meaningless, so a mismatch is an
 from __future__ import annotations
 
 import logging
+import os
 from typing import TypedDict
 
 from indexer.errors import InvalidParameter
 from indexer.manifest import IndexDir, Manifest
-from indexer.models.encoder import Encoder, EncoderConfig
+from indexer.models.encoder import ENCODER, Encoder, EncoderConfig
+from indexer.models.loading import locate
 from indexer.store import Store
 from indexer.vectors import VectorFile, VectorIndex
 from search.embedding import LRUCache, QueryEmbedder
@@ -22,18 +24,28 @@ log = logging.getLogger(__name__)
 
 
 def query_encoder_config(
-    manifest: Manifest, model: str | None, query_model: str | None, device: str
+    manifest: Manifest,
+    model: str | None,
+    query_model: str | None,
+    device: str,
+    index_root: str | os.PathLike[str] = ".",
 ) -> tuple[EncoderConfig, str, str]:
     """(config, expected fingerprint, role) of the encoder that embeds queries.
 
     With an asymmetric pair (``manifest.encoder.query_model``) queries go through the query
     model; the article model is not needed to search (article vectors are stored), so only
-    the query model is loaded.
+    the query model is loaded. A recorded local model is found by
+    :func:`indexer.models.loading.locate` (its absolute path, then its path relative to
+    ``index_root``, the index directory); ``model`` / ``query_model`` override it.
     """
     info = manifest.encoder
+
+    def recorded(name: str, relpath: str | None) -> str:
+        return locate(ENCODER, name, relpath, index_root, manifest.built_in)
+
     if info.query_model:
         config = EncoderConfig(
-            model=query_model or info.query_model,
+            model=query_model or recorded(info.query_model, info.query_model_relpath),
             pooling=info.query_pooling or info.pooling,
             max_length=info.query_max_length or info.max_length,
             normalize=info.normalize,
@@ -47,7 +59,7 @@ def query_encoder_config(
             "and queries; pass --model instead"
         )
     config = EncoderConfig(
-        model=model or info.model,
+        model=model or recorded(info.model, info.model_relpath),
         pooling=info.pooling,
         max_length=info.max_length,
         normalize=info.normalize,
@@ -61,6 +73,7 @@ def query_encoder_config(
 def load_embedder(
     manifest: Manifest,
     *,
+    index_root: str | os.PathLike[str] = ".",
     model: str | None,
     query_model: str | None,
     device: str,
@@ -68,7 +81,7 @@ def load_embedder(
     cache: LRUCache,
 ) -> QueryEmbedder:
     """The manifest's query embedder; reused from ``embedders`` when already loaded."""
-    config, expected, role = query_encoder_config(manifest, model, query_model, device)
+    config, expected, role = query_encoder_config(manifest, model, query_model, device, index_root)
     key = f"{expected}|{config.pooling}|{config.max_length}|{config.normalize}"
     if key in embedders:
         return embedders[key]
@@ -115,6 +128,7 @@ def load_state_parts(
     embedder; the engine adds the manifest, version and re-scoring)."""
     embedder = load_embedder(
         manifest,
+        index_root=index_dir.root,
         model=model,
         query_model=query_model,
         device=device,

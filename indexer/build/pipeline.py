@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,8 @@ from indexer.build.errors import BuildError, NotAnIndexDirectory
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import iter_records
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
-from indexer.models.encoder import Encoder
+from indexer.models.encoder import ENCODER, Encoder
+from indexer.models.loading import locate, record_location
 from indexer.store.metadata import Store
 from indexer.vectors.file import VectorFile
 from indexer.vectors.index import VectorIndex
@@ -185,7 +186,7 @@ def _make_index(
     return index
 
 
-def _query_encoder_info(settings: BuildSettings, dim: int) -> dict:
+def _query_encoder_info(settings: BuildSettings, dim: int, root: Path) -> dict:
     """Load the query encoder of an asymmetric pair, check it fits, describe it for the manifest."""
     config = settings.query_encoder_config()
     if config is None:
@@ -196,12 +197,26 @@ def _query_encoder_info(settings: BuildSettings, dim: int) -> dict:
             f"query model {config.model!r} makes {query_encoder.dim}-dimensional vectors but the "
             f"article model makes {dim}: a query/article pair must share one vector space"
         )
+    query_model, query_relpath = record_location(config.model, root)
     return {
-        "query_model": config.model,
+        "query_model": query_model,
+        "query_model_relpath": query_relpath,
         "query_fingerprint": query_encoder.fingerprint,
         "query_max_length": config.max_length,
         "query_pooling": config.pooling,
     }
+
+
+def _located(prev: Manifest, idx: IndexDir, settings: BuildSettings) -> EncoderInfo:
+    """The published manifest's encoder, the models the build is not given found where they
+    are now (the index and its models may have moved): an update without --model uses them."""
+    info = prev.encoder
+    model, query = info.model, info.query_model
+    if not settings.model:
+        model = locate(ENCODER, model, info.model_relpath, idx.root, prev.built_in)
+    if query and not settings.query_model:
+        query = locate(ENCODER, query, info.query_model_relpath, idx.root, prev.built_in)
+    return replace(info, model=model, query_model=query)
 
 
 def build(
@@ -231,13 +246,15 @@ def build(
     except OSError as e:
         raise BuildError(f"cannot write to index directory {idx.root}: {e}") from e
     published = idx.current_version()
-    existing = idx.read_manifest(published).encoder if published is not None else None
+    existing = _located(idx.read_manifest(published), idx, settings) if published else None
     settings = settings.resolved(existing)
     encoder = Encoder.load(settings.encoder_config())  # fails before any work
     settings.validate(dim=encoder.dim)  # a FAISS factory string, against the model's size
-    query_info = _query_encoder_info(settings, encoder.dim)
+    query_info = _query_encoder_info(settings, encoder.dim, idx.root)
+    model, model_relpath = record_location(settings.model, idx.root)
     info = EncoderInfo(
-        model=settings.model,
+        model=model,
+        model_relpath=model_relpath,
         fingerprint=encoder.fingerprint,
         pooling=settings.pooling,
         max_length=settings.max_length,
@@ -316,6 +333,7 @@ def _build_locked(
             store_url=store_url or None,
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             inputs=[str(p) for p in paths],
+            built_in=os.path.abspath(idx.root),
         )
         idx.write_manifest(manifest)
         idx.publish(staging)

@@ -88,7 +88,16 @@ def is_local(name: str) -> bool:
 
 
 def load_error(kind: ModelKind, name: str, reason: str) -> Exception:
-    """``kind.error`` whose message names the model, the reason and the fix."""
+    """``kind.error`` whose message names the model, the reason and the fix (for a local path:
+    a copy of the directory, never a hub download; for a hub id: the hub's ways)."""
+    if is_local(name):
+        return kind.error(
+            f"cannot load {kind.noun} {name!r}{kind.purpose}: {reason}. Fix: pass {kind.option} "
+            f"with a copy of it, {kind.option} PATH naming a local directory holding "
+            f"{kind.holding} (config.json, weights, tokenizer files{kind.example}); a path is "
+            "never downloaded: for a hub model pass its hub id instead (with HF_HUB_OFFLINE=1 "
+            "it is taken from the Hugging Face cache only)"
+        )
     return kind.error(
         f"cannot load {kind.noun} {name!r}{kind.purpose}: {reason}. Fix: pass {kind.option} PATH "
         f"to a local directory holding {kind.holding} (config.json, weights, tokenizer "
@@ -96,6 +105,47 @@ def load_error(kind: ModelKind, name: str, reason: str) -> Exception:
         f"`huggingface-cli download {name}` and copy the Hugging Face cache over; or, if it "
         f"is already in the cache, set HF_HUB_OFFLINE=1 to use the cache"
     )
+
+
+def record_location(name: str, base: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """What an index in directory ``base`` records of model ``name``: (its absolute path, its
+    path relative to ``base``) for a local directory, so that the index serves from any working
+    directory and still finds the model when both move together; (name, None) for a hub id."""
+    if not is_local(name):
+        return name, None
+    absolute = os.path.abspath(os.path.expanduser(name))
+    return absolute, os.path.relpath(absolute, os.path.abspath(base))
+
+
+def locate(
+    kind: ModelKind,
+    recorded: str,
+    relpath: str | None,
+    base: str | os.PathLike[str],
+    built_in: str | None = None,
+) -> str:
+    """The model an index at ``base`` recorded (:func:`record_location`), found for a reader.
+
+    A hub id is returned as is. A path is looked for, in order: as recorded (absolute; an old
+    index's relative path: against the working directory, as before), then relative to
+    ``base`` (``relpath``; an old relative path: joined to ``base``). None there: ``kind.error``
+    naming the paths, pointing to ``--model`` and never to a hub download.
+    """
+    root = os.path.abspath(base)
+    if relpath is None and not is_local(recorded) and not os.path.isdir(Path(root, recorded)):
+        return recorded  # a hub id
+    first = Path(recorded).expanduser()
+    candidates = [first]
+    rel = relpath if relpath is not None else (None if first.is_absolute() else recorded)
+    if rel is not None:
+        candidates.append(Path(os.path.normpath(os.path.join(root, rel))))
+    for path in candidates:
+        if path.is_dir():
+            return recorded if path is first else str(path)
+    where = f"the index built in {built_in}" if built_in else f"the index in {root}"
+    also = f"; not at {candidates[1]} (relative to {root}) either" if len(candidates) > 1 else ""
+    reason = f"no such model directory: {first} (recorded by {where}{also})"
+    raise load_error(kind, recorded, reason)
 
 
 def _first_line(e: BaseException) -> str:
