@@ -40,6 +40,7 @@ class BuildState:
     files_complete: list[str] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    controls_dropped: int = 0
 
     def save(self, path: Path) -> None:
         durable.write_text(path, json.dumps(asdict(self)))
@@ -116,8 +117,10 @@ def ingest(
             state.save(state_path)
         state.files_complete.append(key)
         state.skipped += stats.skipped
+        state.controls_dropped += stats.controls_dropped
         state.save(state_path)
         total.skipped += stats.skipped
+        total.controls_dropped += stats.controls_dropped
     return total
 
 

@@ -68,14 +68,18 @@ class BuildSummary:
     seconds: float
     articles: int = 0
     vectors: int = 0
+    controls_dropped: int = 0
 
     def line(self) -> str:
         a = self.applied
         where = f"version {self.version}" if self.published else "nothing new to publish"
+        controls = (
+            f"control characters dropped {self.controls_dropped}, " if self.controls_dropped else ""
+        )
         return (
             f"{where}: added {a.get('added', 0)}, replaced {a.get('replaced', 0)}, "
             f"deleted {a.get('deleted', 0)}, unchanged {a.get('unchanged', 0)}, "
-            f"skipped {self.skipped}, not embedded {a.get('not_embeddable', 0)}; "
+            f"skipped {self.skipped}, {controls}not embedded {a.get('not_embeddable', 0)}; "
             f"embedded {self.embedded}; {self.articles} articles, {self.vectors} vectors "
             f"in {self.seconds:.1f}s"
         )
@@ -307,6 +311,7 @@ def _summary(
         applied=dict(state.applied),
         embedded=embedded,
         skipped=state.skipped,
+        controls_dropped=state.controls_dropped,
         seconds=time.monotonic() - started,
         articles=int(manifest.counts.get("articles", 0)),
         vectors=int(manifest.counts.get("vectors", 0)),
