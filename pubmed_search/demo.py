@@ -21,6 +21,7 @@ from indexer import durable
 from indexer.models.encoder import DEFAULT_MODEL
 from indexer.models.loading import hub_reachable, in_cache
 from pubmed_search.cli import Command
+from pubmed_search.stopping import stoppable
 
 DEFAULT_LIMIT = 2000
 
@@ -84,6 +85,13 @@ def _slug(model: str, inputs: list[Path]) -> str:
 @click.option("--data-dir", type=click.Path(file_okay=False), default="data/demo")
 @click.option("--no-serve", is_flag=True, help="Build only.")
 def main(
+    limit: int, model: str | None, inputs: str | None, port: int, data_dir: str, no_serve: bool
+) -> None:
+    with stoppable():  # Ctrl+C / SIGTERM, building or serving: "stopped", exit 0
+        _demo(limit, model, inputs, port, data_dir, no_serve)
+
+
+def _demo(
     limit: int, model: str | None, inputs: str | None, port: int, data_dir: str, no_serve: bool
 ) -> None:
     from indexer.build import build

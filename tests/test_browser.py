@@ -165,3 +165,44 @@ def test_works_without_javascript(server, browser):
     page.wait_for_url(re.compile(r"page=2"))
     assert page.locator("li.result").first.locator("xpath=..").get_attribute("start") == "11"
     context.close()
+
+
+@pytest.fixture(scope="module")
+def bidi_server(bidi_index):
+    proc, address = start_server(bidi_index, "--reload-interval", "0")
+    yield address
+    stop_server(proc)
+
+
+def test_bidi_override_does_not_reorder_pmid_and_year(bidi_server, browser):
+    from tests.fixtures.web import BIDI_PMID
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{bidi_server}search?q=asthma+airway+wheeze&mode=lexical")
+    card = page.locator(f"#pmid-{BIDI_PMID}")
+    assert card.count() == 1
+    # the meta line reads, left to right: authors, journal, year, PMID
+    boxes = {
+        name: card.locator(sel).bounding_box()
+        for name, sel in [
+            ("authors", ".authors"),
+            ("journal", ".journal"),
+            ("year", ".year"),
+            ("pmid", ".pmid"),
+        ]
+    }
+    assert boxes["authors"]["x"] < boxes["journal"]["x"] < boxes["year"]["x"] < boxes["pmid"]["x"]
+    # and "PMID 990002" itself is not reversed: its "PMID" comes before its digits
+    order = card.locator(".pmid").evaluate(
+        """e => { const r = document.createRange(), t = e.firstChild;
+                  r.setStart(t, 0); r.setEnd(t, 4); const a = r.getBoundingClientRect().x;
+                  r.setStart(t, t.length - 1); r.setEnd(t, t.length);
+                  return [a, r.getBoundingClientRect().x]; }"""
+    )
+    assert order[0] < order[1]
+    assert card.locator(".year").inner_text() == "2021"
+    authors = card.locator(".authors bdi").first
+    assert authors.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
+    title = card.locator(".result-title a")
+    assert title.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
+    page.close()

@@ -92,6 +92,7 @@ def register(app: Any) -> None:
     app.add_template_filter(highlight, "highlight")
     app.add_template_filter(doi_url, "doi_url")
     app.add_template_filter(short_authors, "short_authors")
+    app.add_template_global(MAX_AUTHORS_SHOWN, "short_authors_max")
     app.add_template_global(pagination, "pagination")
     app.add_template_global(EXAMPLE_QUERIES, "example_queries")
     app.add_template_global(PARAM, "search_params")  # bounds, choices, defaults of the form

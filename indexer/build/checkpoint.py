@@ -50,6 +50,7 @@ class BuildState:
     applied: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     files_failed: dict[str, list[str]] = field(default_factory=dict)  # key -> [path, reason]
+    controls_dropped: int = 0
 
     def save(self, path: Path) -> None:
         durable.write_text(path, json.dumps(asdict(self)))
@@ -201,8 +202,10 @@ def ingest(
             state.files_failed[key] = [str(path), reason]
         state.files_complete.append(key)
         state.skipped += stats.skipped
+        state.controls_dropped += stats.controls_dropped
         state.save(state_path)
         total.skipped += stats.skipped
+        total.controls_dropped += stats.controls_dropped
     return total
 
 

@@ -149,6 +149,7 @@ class RayRunner:
         stats.articles += got.articles
         stats.deletions += got.deletions
         stats.skipped += got.skipped
+        stats.controls_dropped += got.controls_dropped
         stats.skipped_examples.extend(got.skipped_examples)
         yield from records
         if broke_off is not None:

@@ -77,14 +77,18 @@ class BuildSummary:
     vectors: int = 0
     # (path, reason) of each input file that broke off; its earlier records were indexed
     failed_files: list[tuple[str, str]] = field(default_factory=list)
+    controls_dropped: int = 0
 
     def line(self) -> str:
         a = self.applied
         where = f"version {self.version}" if self.published else "nothing new to publish"
+        controls = (
+            f"control characters dropped {self.controls_dropped}, " if self.controls_dropped else ""
+        )
         return (
             f"{where}: added {a.get('added', 0)}, replaced {a.get('replaced', 0)}, "
             f"deleted {a.get('deleted', 0)}, unchanged {a.get('unchanged', 0)}, "
-            f"skipped {self.skipped}, not embedded {a.get('not_embeddable', 0)}; "
+            f"skipped {self.skipped}, {controls}not embedded {a.get('not_embeddable', 0)}; "
             f"embedded {self.embedded}; {self.articles} articles, {self.vectors} vectors "
             f"in {self.seconds:.1f}s"
             + (
@@ -372,6 +376,7 @@ def _summary(
         applied=dict(state.applied),
         embedded=embedded,
         skipped=state.skipped,
+        controls_dropped=state.controls_dropped,
         seconds=time.monotonic() - started,
         articles=int(manifest.counts.get("articles", 0)),
         vectors=int(manifest.counts.get("vectors", 0)),

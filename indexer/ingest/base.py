@@ -40,6 +40,7 @@ class SourceStats:
     articles: int = 0
     deletions: int = 0
     skipped: int = 0
+    controls_dropped: int = 0  # control characters dropped from text (indexer.ingest.controls)
     skipped_examples: list[tuple[str, int | None, str]] = field(default_factory=list)
 
     def skip(self, path: str, pmid: int | None, reason: str, warn: bool = True) -> None:

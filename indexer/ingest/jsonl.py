@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from indexer.ingest.base import MAX_ID, READ_ERRORS, SourceStats, io_error, parse_pmid
+from indexer.ingest.controls import clean_article
 from indexer.records import Article, Deletion, MeshTerm, Record, Section
 
 MAX_JSONL_LINE = 64 * 1024 * 1024
@@ -58,6 +59,8 @@ def iter_jsonl(path: Path, opener: Callable[[], IO[bytes]], stats: SourceStats) 
                 if isinstance(rec, Deletion):
                     stats.deletions += 1
                 else:
+                    rec, dropped = clean_article(rec)
+                    stats.controls_dropped += dropped
                     stats.articles += 1
                 yield rec
     except READ_ERRORS as e:

@@ -15,6 +15,9 @@ How, and what it guarantees:
   A start tag without its end tag in the segment is left alone, so lxml reports the error.
 - Each dropped span is replaced by the newlines it contained: line numbers in lxml's errors and
   ``sourceline`` stay those of the original file.
+- C0 control bytes XML 1.0 forbids (all but tab, LF, CR), raw or as character references, are
+  dropped and counted (:meth:`PrefilteredXML.take_dropped`): lxml would reject the file. A raw
+  NUL byte is kept (the mark of a zero-filled, damaged file: lxml rejects it, the file fails).
 - What is not checked: well-formedness *inside* a dropped span (a broken reference no longer
   fails the file), and spans that begin inside a comment or CDATA section (PubMed files have
   neither; a hostile file can at most lose its own data this way, never expand entities or
@@ -24,6 +27,8 @@ How, and what it guarantees:
 from __future__ import annotations
 
 from typing import IO
+
+from indexer.ingest.controls import drop_xml_controls
 
 DROPPED = (b"ReferenceList", b"History")
 RECORD_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
@@ -94,6 +99,12 @@ class PrefilteredXML:
         self._block = b""  # filtered, returned up to self._off
         self._off = 0
         self._eof = False
+        self._dropped = 0  # control characters dropped and not yet taken
+
+    def take_dropped(self) -> int:
+        """How many forbidden control characters were dropped since the last call."""
+        n, self._dropped = self._dropped, 0
+        return n
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
@@ -101,7 +112,9 @@ class PrefilteredXML:
         while self._off >= len(self._block):
             if self._eof:
                 return b""
-            self._block, self._off = self._next_block(), 0
+            block, dropped = drop_xml_controls(self._next_block())
+            self._block, self._off = block, 0
+            self._dropped += dropped
         data = self._block[self._off : self._off + n]
         self._off += len(data)
         return data

@@ -13,6 +13,7 @@ from typing import IO, Any
 from lxml import etree
 
 from indexer.ingest.base import READ_ERRORS, SourceError, SourceStats, io_error, log, parse_pmid
+from indexer.ingest.controls import clean_article
 from indexer.ingest.prefilter import PrefilteredXML
 from indexer.records import Article, Deletion, MeshTerm, Record, Section
 
@@ -51,7 +52,10 @@ def iter_xml(path: Path, opener: Callable[[], IO[bytes]], stats: SourceStats) ->
                 tag = elem.tag
                 if tag == "PubmedArticle":
                     art = _article(elem, name, stats)
+                    stats.controls_dropped += fh.take_dropped()
                     if art is not None:
+                        art, dropped = clean_article(art)
+                        stats.controls_dropped += dropped
                         stats.articles += 1
                         yield art
                 elif tag == "DeleteCitation":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import click
@@ -11,6 +12,23 @@ from indexer.models.device import DEVICES
 from pubmed_search.cli import Command
 from pubmed_search.options import index_model_option, index_option, search_options
 from search.params import MAX_DEPTH, PARAM
+
+# Terminal escape sequences (CSI ... final, OSC/DCS/APC/PM/SOS ... BEL or ST, two-byte ESC x),
+# in their 7-bit (ESC) and 8-bit (C1) forms, then any control left but tab and newline.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[\x20-\x3f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x7e]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: object) -> str:
+    """``text`` as it may reach a terminal: escape sequences and controls removed.
+
+    Ingest drops controls (:mod:`indexer.ingest.controls`); this is for indexes built before.
+    """
+    return _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
 
 
 def _styled(text: str, start: int, highlights: list[tuple[int, int]]) -> str:
@@ -28,6 +46,9 @@ def _styled(text: str, start: int, highlights: list[tuple[int, int]]) -> str:
 def _snippet_lines(snippet, width: int = 92) -> list[str]:
     """The snippet wrapped at ``width``, its matches in bold (click drops styling off a tty)."""
     lines, pos = [], 0
+    text = terminal_safe(snippet.text)
+    if text != snippet.text:  # offsets no longer match: print it unhighlighted
+        return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
     for line in textwrap.wrap(snippet.text, width, break_long_words=False, break_on_hyphens=False):
         start = snippet.text.index(line, pos)
         lines.append(_styled(line, start, snippet.highlights))
@@ -39,16 +60,20 @@ def _print_text(response) -> None:
     total = "?" if response.total is None else f"{response.total:,}"
     click.echo(
         f"{total} matches — {response.mode}, page {response.page}, "
-        f"{response.took_ms:.0f} ms, model {response.model}"
+        f"{response.took_ms:.0f} ms, model {terminal_safe(response.model)}"
     )
     if getattr(response, "reranked", False):
         click.echo(f"re-ranked by a cross-encoder in {response.rerank_ms:.0f} ms")
     for hit in response.hits:
         year = hit.year if hit.year is not None else "----"
-        click.echo(f"\n{hit.rank:>3}. {hit.score:.4f}  PMID {hit.pmid}  {year}  {hit.journal}")
+        journal = terminal_safe(hit.journal)
+        click.echo(f"\n{hit.rank:>3}. {hit.score:.4f}  PMID {hit.pmid}  {year}  {journal}")
         click.echo(
             textwrap.fill(
-                hit.title or "(no title)", 96, initial_indent=" " * 5, subsequent_indent=" " * 5
+                terminal_safe(hit.title) or "(no title)",
+                96,
+                initial_indent=" " * 5,
+                subsequent_indent=" " * 5,
             )
         )
         for line in _snippet_lines(hit.snippet):

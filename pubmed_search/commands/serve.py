@@ -7,16 +7,13 @@ request) and at once on SIGHUP (``kill -HUP <pid>``).
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
 
 import click
 
 from pubmed_search.cli import Command
 from pubmed_search.options import index_model_option, index_option
-
-log = logging.getLogger(__name__)
+from pubmed_search.stopping import stoppable
 
 
 def _address(server: object, host: str, port: int) -> str:
@@ -81,8 +78,34 @@ def command(
 ) -> None:
     """Serve the search UI at / and the JSON API at /api (see /api/openapi.json).
 
-    Send SIGHUP to reload a newly published index version at once.
+    Send SIGHUP to reload a newly published index version at once; SIGINT (Ctrl+C) or SIGTERM
+    stops it with the line "stopped" and exit status 0 (see :mod:`pubmed_search.stopping`).
     """
+    with stoppable():
+        _serve(
+            index_dir,
+            host,
+            port,
+            threads,
+            model,
+            rerank_model,
+            rerank_top_n,
+            reload_interval,
+            max_body,
+        )
+
+
+def _serve(
+    index_dir: str,
+    host: str,
+    port: int,
+    threads: int,
+    model: str | None,
+    rerank_model: str | None,
+    rerank_top_n: int,
+    reload_interval: float,
+    max_body: int,
+) -> None:
     from waitress import create_server
 
     from web import RELOADER, create_app
@@ -107,19 +130,10 @@ def command(
         clear_untrusted_proxy_headers=True,
     )
     app.extensions[RELOADER].install_sighup()
-
-    def stop(signum: int, frame: object) -> None:
-        log.info("signal %d: shutting down", signum)
-        server.close()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
     click.echo(f"Serving {index_dir} on {_address(server, host, port)}")
     click.echo("Ctrl+C stops; SIGHUP reloads a newly published index version.")
     sys.stdout.flush()
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        server.run()  # until SIGINT/SIGTERM interrupts it (KeyboardInterrupt: see stoppable)
     finally:
         server.close()
