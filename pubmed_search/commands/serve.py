@@ -8,6 +8,7 @@ request) and at once on SIGHUP (``kill -HUP <pid>``).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -65,34 +66,14 @@ def _address(server: object, host: str, port: int) -> str:
     show_default=True,
     help="Largest request body in bytes (larger: 413).",
 )
-def command(
-    index_dir: str,
-    host: str,
-    port: int,
-    threads: int,
-    model: str | None,
-    rerank_model: str | None,
-    rerank_top_n: int,
-    reload_interval: float,
-    max_body: int,
-) -> None:
+def command(**options: Any) -> None:
     """Serve the search UI at / and the JSON API at /api (see /api/openapi.json).
 
     Send SIGHUP to reload a newly published index version at once; SIGINT (Ctrl+C) or SIGTERM
     stops it with the line "stopped" and exit status 0 (see :mod:`pubmed_search.stopping`).
     """
     with stoppable():
-        _serve(
-            index_dir,
-            host,
-            port,
-            threads,
-            model,
-            rerank_model,
-            rerank_top_n,
-            reload_interval,
-            max_body,
-        )
+        _serve(**options)
 
 
 def _serve(
