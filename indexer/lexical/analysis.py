@@ -1,0 +1,113 @@
+"""Text analysis of the lexical index: what a token is, how it is normalised, title weight.
+
+One :class:`Analysis` describes it; the index records the one it was built with in its
+manifest (``Manifest.lexical``), and readers rebuild the same analyser from that record, so
+changing :data:`DEFAULT` never changes what an existing index means.
+
+Tokens (``token="bio"``, the default): runs of letters and digits; a hyphenated compound
+stays one token when one of its parts holds a digit, so ``COVID-19``, ``IL-6``,
+``SARS-CoV-2``, ``5-HT`` and ``IL-1β`` match themselves and a bare ``19`` or ``6`` does not
+match them, while ``long-term`` is the two tokens ``long`` and ``term``. ``token="words"`` is
+the previous definition (every hyphen separates). The pattern is the same string for
+Tantivy's regex tokenizer (Rust) and Python's :mod:`re` (snippets, query terms).
+
+A query's terms: its words that are not stop words (all its words when nothing else is
+left), each analysed like the index text; a hyphenated compound also matches its glued form
+(``covid-19`` ~ ``covid19``). User text is never query syntax.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import asdict, dataclass
+
+import tantivy
+
+from indexer.filters import MAX_QUERY_CHARS
+from indexer.text import STOP_WORDS, distinct
+
+PATTERNS = {
+    "bio": r"(?:[^\W_]+-)*[^\W\d_]*\d[^\W_]*(?:-[^\W_]+)*|[^\W_]+",
+    "words": r"[^\W_]+",
+}
+MAX_TERMS = 32
+TOKENIZER_NAME = "pubmed"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How title and abstract text become index terms (recorded in the manifest)."""
+
+    token: str = "bio"  # a key of PATTERNS
+    stem: bool = True  # Snowball English stemming (Tantivy's stemmer)
+    index_stopwords: bool = True  # False: STOP_WORDS are left out of the index
+    title_boost: float = 2.0  # a title match weighs this much more than an abstract match
+
+    def __post_init__(self) -> None:
+        if self.token not in PATTERNS:
+            raise ValueError(f"unknown token definition {self.token!r} (use {list(PATTERNS)})")
+        if not self.title_boost > 0:
+            raise ValueError(f"title_boost must be > 0, got {self.title_boost}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Analysis:
+        return cls(**d)
+
+    @property
+    def name(self) -> str:
+        stops = "" if self.index_stopwords else "-nostop"
+        return f"{self.token}{'-stem' if self.stem else ''}{stops}-t{self.title_boost:g}"
+
+
+DEFAULT = Analysis()
+
+
+@functools.lru_cache(maxsize=16)
+def analyzer(analysis: Analysis) -> tantivy.TextAnalyzer:
+    """The Tantivy analyser of ``analysis`` (register it as :data:`TOKENIZER_NAME`)."""
+    b = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(PATTERNS[analysis.token]))
+    b = b.filter(tantivy.Filter.lowercase())
+    if not analysis.index_stopwords:
+        b = b.filter(tantivy.Filter.custom_stopword(sorted(STOP_WORDS)))
+    if analysis.stem:
+        b = b.filter(tantivy.Filter.stemmer("english"))
+    return b.build()
+
+
+@functools.lru_cache(maxsize=16)
+def word_pattern(token: str) -> re.Pattern[str]:
+    return re.compile(PATTERNS[token])
+
+
+def words(text: str, token: str = DEFAULT.token) -> list[str]:
+    """The tokens of ``text`` before normalisation: lower-cased, in order, repeats kept."""
+    return word_pattern(token).findall(text.lower())
+
+
+@functools.lru_cache(maxsize=65_536)
+def _normalise(analysis: Analysis, word: str) -> str:
+    out = analyzer(analysis).analyze(word)
+    return out[0] if out else word
+
+
+def normalise(word: str, analysis: Analysis = DEFAULT) -> str:
+    """The index term of one lower-cased token (stemmed when ``analysis.stem``)."""
+    return _normalise(analysis, word)
+
+
+def query_terms(query: str, analysis: Analysis = DEFAULT) -> list[str]:
+    """The distinct index terms a plain-text query looks for (see the module docstring)."""
+    ws = distinct(words(query[:MAX_QUERY_CHARS], analysis.token))
+    content = [w for w in ws if w not in STOP_WORDS]
+    if not content and not analysis.index_stopwords:
+        return []
+    out: list[str] = []
+    for w in content or ws:
+        out.append(normalise(w, analysis))
+        if "-" in w:
+            out.append(normalise(w.replace("-", ""), analysis))
+    return distinct(out)[:MAX_TERMS]
