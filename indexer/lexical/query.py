@@ -1,0 +1,71 @@
+"""Tantivy queries of the lexical index: plain-text BM25 queries and filters.
+
+A plain-text query is one flat disjunction of term queries, ``title:t`` (boosted by the
+analysis's ``title_boost``) and ``abstract:t`` for each query term ``t``: BM25 summed over
+the terms and both fields, evaluated by Tantivy with block-max WAND top-k pruning. Filters
+are required clauses of constant score 0, so they select documents without changing any
+score: filtered results are the exact BM25 ranking of the documents that pass.
+"""
+
+from __future__ import annotations
+
+import tantivy
+
+from indexer.filters import Filters
+from indexer.lexical.analysis import Analysis
+from indexer.lexical.schema import key, mesh_key
+
+Occur = tantivy.Occur
+
+
+def text_query(schema: tantivy.Schema, terms: list[str], analysis: Analysis) -> tantivy.Query:
+    """BM25 over title (boosted) and abstract for ``terms`` (index terms; may be empty)."""
+    clauses = []
+    for t in terms:
+        title = tantivy.Query.term_query(schema, "title", t, index_option="freq")
+        if analysis.title_boost != 1.0:
+            title = tantivy.Query.boost_query(title, analysis.title_boost)
+        clauses.append((Occur.Should, title))
+        clauses.append((Occur.Should, tantivy.Query.term_query(schema, "abstract", t, "freq")))
+    if not clauses:
+        return tantivy.Query.empty_query()
+    return tantivy.Query.boolean_query(clauses)
+
+
+def _term(schema: tantivy.Schema, field: str, value: object) -> tantivy.Query:
+    return tantivy.Query.term_query(schema, field, value, index_option="basic")
+
+
+def filter_clauses(
+    schema: tantivy.Schema, filters: Filters | None, embeddable: bool = False
+) -> list[tantivy.Query]:
+    """One query per given filter (all must hold); ``embeddable``: only articles with vectors."""
+    f = filters or Filters()
+    out: list[tantivy.Query] = []
+    if f.year_from is not None or f.year_to is not None:
+        out.append(
+            tantivy.Query.range_query(
+                schema, "year", tantivy.FieldType.Integer, f.year_from, f.year_to
+            )
+        )
+    if f.journal:
+        out.append(_term(schema, "journal", key(f.journal)))
+    if f.mesh:
+        out.append(_term(schema, "mesh", mesh_key(f.mesh)))
+    if f.pubtype:
+        out.append(_term(schema, "pubtype", key(f.pubtype)))
+    if f.has_abstract is not None:
+        out.append(_term(schema, "has_abstract", int(bool(f.has_abstract))))
+    if embeddable:
+        out.append(_term(schema, "embeddable", 1))
+    return out
+
+
+def restrict(query: tantivy.Query | None, clauses: list[tantivy.Query]) -> tantivy.Query:
+    """``query`` (None: every document) restricted by ``clauses`` without changing scores."""
+    if not clauses:
+        return query if query is not None else tantivy.Query.all_query()
+    parts = [(Occur.Must, tantivy.Query.const_score_query(c, 0.0)) for c in clauses]
+    if query is not None:
+        parts.insert(0, (Occur.Must, query))
+    return tantivy.Query.boolean_query(parts)
