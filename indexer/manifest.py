@@ -6,6 +6,8 @@ Layout of an index directory ``DIR``::
     DIR/versions/v000003/       one immutable published version
         manifest.json           everything needed to query it correctly (see Manifest)
         index.faiss             FAISS index: doc ids + vectors only
+        lexical/                Tantivy index of the version's articles (BM25, filters);
+                                segment files hard-linked between versions
     DIR/vectors.f16             append-only fp16 vectors, row = doc id (VectorFile)
     DIR/store.sqlite            metadata store (default SQLAlchemy URL), MVCC by version number
     DIR/.build/                 checkpoints of a build in progress (removed after publish)
@@ -30,9 +32,12 @@ from typing import Any
 from indexer import durable
 from indexer.errors import DamagedIndex, NotFoundError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the lexical index is a Tantivy directory per version (1: SQLite FTS5 / PostgreSQL
+tsvector inside the store). A format-1 index is refused with how to rebuild it."""
 MANIFEST_NAME = "manifest.json"
 FAISS_NAME = "index.faiss"
+LEXICAL_NAME = "lexical"
 STORE_NAME = "store.sqlite"
 VECTORS_NAME = "vectors.f16"
 _VERSION_RE = re.compile(r"^v(\d{6,})$")
@@ -89,12 +94,21 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     inputs: list[str] = field(default_factory=list)
     built_in: str | None = None  # the index directory's absolute path when it was built
+    lexical: dict[str, Any] = field(default_factory=dict)  # indexer.lexical.Analysis
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        if d.get("format_version") == 1:
+            raise IndexFormatError(
+                "this index was built by an earlier pubmed-search (index format 1, lexical "
+                "search inside the store); this version reads format "
+                f"{FORMAT_VERSION} (a Tantivy lexical index per version). Rebuild it into a "
+                "new directory: pubmed-search build --index NEW_DIR INPUT... (the same "
+                "inputs and --model), then serve NEW_DIR"
+            )
         if d.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(
                 f"index format {d.get('format_version')!r} is not supported "
@@ -148,6 +162,9 @@ class IndexDir:
 
     def faiss_path(self, version: int) -> Path:
         return self.version_dir(version) / FAISS_NAME
+
+    def lexical_path(self, version: int) -> Path:
+        return self.version_dir(version) / LEXICAL_NAME
 
     # reading ---------------------------------------------------------------
     def current_version(self) -> int | None:
@@ -209,6 +226,9 @@ class IndexDir:
         if not (vdir / MANIFEST_NAME).exists():
             raise IndexFormatError(f"cannot publish {vdir}: it has no manifest")
         for p in vdir.iterdir():
+            if p.is_dir():
+                for f in p.iterdir():
+                    durable.fsync_file(f)
             durable.fsync_file(p)
         durable.fsync_dir(vdir)
         durable.fsync_dir(self.versions_dir)

@@ -39,6 +39,7 @@ from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
 
 if TYPE_CHECKING:
+    from indexer.lexical import LexicalIndex
     from indexer.store import Store
     from indexer.vectors import VectorFile, VectorIndex
 
@@ -56,6 +57,7 @@ class IndexState:
     version: int
     manifest: Manifest
     index: VectorIndex
+    lexical: LexicalIndex  # BM25 and filters over this version's articles
     store: Store  # read-only
     vectors: VectorFile  # read-only
     embedder: QueryEmbedder
@@ -74,7 +76,7 @@ class IndexState:
         """How many embedded articles match ``filters`` at this version (cached)."""
         count = self.counts.get(filters)
         if count is None:
-            count = int(self.store.count_filtered(filters, self.version))
+            count = self.lexical.filter_count(filters)
             self.counts.put(filters, count)
         return count
 
@@ -82,7 +84,7 @@ class IndexState:
         """The sorted doc ids of embedded articles matching ``filters`` (cached)."""
         ids = self.subsets.get(filters)
         if ids is None:
-            ids = np.asarray(self.store.filter_doc_ids(filters, self.version), dtype=np.int64)
+            ids = self.lexical.filter_ids(filters)
             ids.setflags(write=False)
             self.subsets.put(filters, ids)
             self.counts.put(filters, len(ids))
@@ -90,10 +92,10 @@ class IndexState:
 
     def matching(self, filters: Filters, doc_ids: np.ndarray) -> np.ndarray:
         """Those of ``doc_ids`` that match ``filters`` (primary-key lookups)."""
-        return np.asarray(self.store.match_doc_ids(doc_ids, filters, self.version), np.int64)
+        return self.lexical.matching(doc_ids, filters)
 
     def all_ids(self) -> np.ndarray:
-        return self.filter_subset(Filters())
+        return self.store.visible_embedded_ids(self.version)
 
 
 class SearchEngine:
@@ -322,8 +324,8 @@ class SearchEngine:
         fetch_first, fetch_n = (0, max(first + k, self.rerank_top_n)) if rerank else (first, k)
         model = state.model
         if mode == "lexical":
-            ranked, total = state.store.lexical_search(
-                query, state.version, limit=fetch_n, filters=filters, offset=fetch_first
+            ranked, total = state.lexical.search(
+                query, limit=fetch_n, filters=filters, offset=fetch_first
             )
             model = "bm25"
         elif mode == "dense":
@@ -334,9 +336,7 @@ class SearchEngine:
             n = max(MIN_FUSION_CANDIDATES, 2 * k * page, fetch_n)
             q = state.embedder.embed(query)
             dense, _ = self._dense(state, q, n, filters, knobs=knobs)
-            lexical, total = state.store.lexical_search(
-                query, state.version, limit=n, filters=filters, offset=0
-            )
+            lexical, total = state.lexical.search(query, limit=n, filters=filters)
             fused = reciprocal_rank_fusion([dense, lexical], fusion_weights, k_rrf=K_RRF)
             ranked = fused[fetch_first : fetch_first + fetch_n]
         rerank_ms = None

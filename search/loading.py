@@ -12,6 +12,7 @@ import os
 from typing import TypedDict
 
 from indexer.errors import InvalidParameter
+from indexer.lexical import Analysis, LexicalIndex
 from indexer.manifest import IndexDir, Manifest
 from indexer.models.encoder import ENCODER, Encoder, EncoderConfig
 from indexer.models.loading import locate
@@ -108,6 +109,7 @@ class StateParts(TypedDict):
     """What :func:`load_state_parts` opens: :class:`search.engine.IndexState` fields."""
 
     index: VectorIndex
+    lexical: LexicalIndex
     store: Store  # read-only
     vectors: VectorFile  # read-only
     embedder: QueryEmbedder
@@ -138,8 +140,11 @@ def load_state_parts(
     dim = manifest.encoder.dim or embedder.encoder.dim
     index = VectorIndex.load(index_dir.faiss_path(manifest.version), mmap=True)  # shared pages
     vectors = VectorFile(index_dir.vectors_path, dim, readonly=True)
+    lexical = LexicalIndex(
+        index_dir.lexical_path(manifest.version), Analysis.from_dict(manifest.lexical)
+    )
     store = Store(manifest.store_url or index_dir.default_store_url(), readonly=True)
     query_name = manifest.encoder.query_model or manifest.encoder.model
     return StateParts(
-        index=index, store=store, vectors=vectors, embedder=embedder, model=query_name
+        index=index, lexical=lexical, store=store, vectors=vectors, embedder=embedder, model=query_name
     )

@@ -8,15 +8,18 @@ Every step can be killed and re-run:
    that breaks off keeps its records before the fault and is listed in
    ``BuildSummary.failed_files``; the other files are built and published
    (``settings.strict``: the first such file stops the build, nothing is published).
-2. *Encode*: rows added at S are embedded in chunks ordered by doc id; each chunk is saved as
+2. *Lexical*: the Tantivy index of S is written in ``.build/lexical`` from the published
+   one (hard links) by deleting the revisions removed at S and adding those added at S
+   (``indexer.build.lexical``; resumable), and moved into ``versions/vS/`` at publish.
+3. *Encode*: rows added at S are embedded in chunks ordered by doc id; each chunk is saved as
    one ``.npz`` file (written to a temporary name, fsync'd, renamed), so a re-run continues
    after the last finished chunk.
-3. *Index*: the previous version's FAISS index (or a new one) gets removed ids taken out and
+4. *Index*: the previous version's FAISS index (or a new one) gets removed ids taken out and
    the new vectors added; it is written into ``versions/vS/`` beside the published version,
    and the vectors are appended to ``vectors.f16``.
-4. *Publish*: the manifest of S is written, then ``CURRENT`` is replaced atomically.
+5. *Publish*: the manifest of S is written, then ``CURRENT`` is replaced atomically.
 
-The checkpoints of steps 1 and 2 (``.build/state.json``, ``.build/chunks/``) are kept by
+The checkpoints of steps 1 to 3 (``.build/state.json``, ``.build/chunks/``) are kept by
 ``indexer.build.checkpoint``; this module orchestrates the steps.
 """
 
@@ -47,8 +50,10 @@ from indexer.build.checkpoint import (
     remove_build_dir,
 )
 from indexer.build.errors import BuildError, NotAnIndexDirectory
+from indexer.build.lexical import index_lexical, place
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import iter_records
+from indexer.lexical import DEFAULT_ANALYSIS, Analysis
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
 from indexer.models.encoder import ENCODER, Encoder
 from indexer.models.loading import locate, record_location
@@ -300,6 +305,8 @@ def _build_locked(
         reader = runner.iter_records if runner is not None else iter_records
         ingest(store, paths, state, state_path, settings.ingest_batch, reader, settings.strict)
         failed = failed_files(state, paths)
+        analysis = Analysis.from_dict(prev.lexical) if prev is not None else DEFAULT_ANALYSIS
+        index_lexical(idx, store, prev, staging, analysis)
         chunks_dir = idx.build_dir / "chunks"
         encode = runner.encode if runner is not None else encode_chunks
         embedded = encode(store, encoder, staging, chunks_dir, settings)
@@ -338,7 +345,9 @@ def _build_locked(
             built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             inputs=[str(p) for p in paths],
             built_in=os.path.abspath(idx.root),
+            lexical=analysis.to_dict(),
         )
+        place(idx, staging)
         idx.write_manifest(manifest)
         idx.publish(staging)
         remove_build_dir(idx.build_dir)

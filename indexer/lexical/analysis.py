@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass
 import tantivy
 
 from indexer.filters import MAX_QUERY_CHARS
-from indexer.text import STOP_WORDS, distinct
+from indexer.text import STOP_WORDS, WORD_PATTERN, distinct
 
 PATTERNS = {
-    "bio": r"(?:[^\W_]+-)*[^\W\d_]*\d[^\W_]*(?:-[^\W_]+)*|[^\W_]+",
+    "bio": WORD_PATTERN,
     "words": r"[^\W_]+",
 }
 MAX_TERMS = 32

@@ -12,9 +12,9 @@ whatever the file order (the latest revision of a PMID wins, deletions drop it).
 seeded fraction is held out for the before/after known-item evaluation and never trained on.
 
 Hard negatives ("bm25"): for each training pair, the best lexical match of its query that
-is not its positive (nor a held-out article), either from an index's store
-(``Store.lexical_search``) or from an in-memory BM25 over the training positives; both
-split text into the same terms (``indexer.text``).
+is not its positive (nor a held-out article), either from an index's lexical index or
+from an in-memory BM25 over the training positives; both split text into the same words
+(``indexer.text``).
 """
 
 from __future__ import annotations
@@ -199,19 +199,22 @@ def negatives_in_memory(train: Sequence[Pair], depth: int = 10) -> list[Pair]:
 def negatives_from_index(
     train: Sequence[Pair], index_dir: str | Path, avoid_pmids: Iterable[int] = (), depth: int = 10
 ) -> list[Pair]:
-    """Each pair with the top lexical hit of the published index in ``index_dir`` (its store)
-    that is neither the pair's own article nor one of ``avoid_pmids`` (the held-out set)."""
+    """Each pair with the top lexical hit of the published index in ``index_dir`` (its
+    lexical index) that is neither the pair's own article nor one of ``avoid_pmids`` (the
+    held-out set)."""
+    from indexer.lexical import Analysis, LexicalIndex
     from indexer.manifest import IndexDir
     from indexer.store import Store
 
     idx = IndexDir(index_dir)
     manifest = idx.read_manifest()
+    lexical = LexicalIndex(idx.lexical_path(manifest.version), Analysis.from_dict(manifest.lexical))
     store = Store(manifest.store_url or idx.default_store_url(), readonly=True)
     avoid = {int(p) for p in avoid_pmids}
     out = []
     try:
         for pair in train:
-            hits, _ = store.lexical_search(pair.query, manifest.version, limit=depth)
+            hits, _ = lexical.search(pair.query, limit=depth)
             docs = store.get_docs([d for d, _ in hits]) if hits else {}
             chosen: Article | None = None
             for doc_id, _ in hits:
