@@ -47,7 +47,8 @@ def fsync_dir(path: StrPath) -> None:
         os.close(fd)
 
 
-def _fsync_tree(root: Path) -> None:
+def fsync_tree(root: StrPath) -> None:
+    """fsync every file under ``root`` and every directory (names durable too)."""
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:
             fsync_file(Path(dirpath) / name)
@@ -97,7 +98,7 @@ def replacing_dir(path: StrPath) -> Iterator[Path]:
     try:
         tmp.chmod(0o777 & ~_UMASK)
         yield tmp
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

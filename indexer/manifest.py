@@ -225,12 +225,7 @@ class IndexDir:
         vdir = self.version_dir(version)
         if not (vdir / MANIFEST_NAME).exists():
             raise IndexFormatError(f"cannot publish {vdir}: it has no manifest")
-        for p in vdir.iterdir():
-            if p.is_dir():
-                for f in p.iterdir():
-                    durable.fsync_file(f)
-            durable.fsync_file(p)
-        durable.fsync_dir(vdir)
+        durable.fsync_tree(vdir)
         durable.fsync_dir(self.versions_dir)
         durable.write_text(self.current_file, version_name(version) + "\n")
 

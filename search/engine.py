@@ -14,14 +14,13 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.errors import InvalidParameter
 from indexer.filters import Filters
-from indexer.manifest import IndexDir, Manifest
+from indexer.lexical.facets import Facets, facet_counts
+from indexer.manifest import IndexDir
 from indexer.vectors.types import is_lossy, rescore_depth
 from search.dense import dense_top, post_filtered_top
 from search.embedding import LRUCache, QueryEmbedder
@@ -33,69 +32,16 @@ from search.params import (
     check_knobs,
     check_page,
     check_query,
+    check_syntax,
     check_weights,
 )
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
-
-if TYPE_CHECKING:
-    from indexer.lexical import LexicalIndex
-    from indexer.store import Store
-    from indexer.vectors import VectorFile, VectorIndex
+from search.state import IndexState, Selection, expression_text
 
 log = logging.getLogger(__name__)
 
 MIN_FUSION_CANDIDATES = 100
-FILTER_COUNT_CACHE = 512
-FILTER_SUBSET_CACHE = 16
-
-
-@dataclass(frozen=True)
-class IndexState:
-    """One published version, opened for reading."""
-
-    version: int
-    manifest: Manifest
-    index: VectorIndex
-    lexical: LexicalIndex  # BM25 and filters over this version's articles
-    store: Store  # read-only
-    vectors: VectorFile  # read-only
-    embedder: QueryEmbedder
-    model: str  # the model that embeds queries
-    rescore: bool  # re-score dense candidates exactly from the vectors (search.dense)
-    rescore_depth: int  # ... at least this many (the index's recorded depth)
-    # Per-version caches of filter evaluations (a Filters is hashable): counts, and the
-    # (rarely needed) materialised id sets of filters too selective to post-filter.
-    counts: LRUCache = field(default_factory=lambda: LRUCache(FILTER_COUNT_CACHE))
-    subsets: LRUCache = field(default_factory=lambda: LRUCache(FILTER_SUBSET_CACHE))
-
-    def close(self) -> None:
-        self.store.close()
-
-    def filter_count(self, filters: Filters) -> int:
-        """How many embedded articles match ``filters`` at this version (cached)."""
-        count = self.counts.get(filters)
-        if count is None:
-            count = self.lexical.filter_count(filters)
-            self.counts.put(filters, count)
-        return count
-
-    def filter_subset(self, filters: Filters) -> np.ndarray:
-        """The sorted doc ids of embedded articles matching ``filters`` (cached)."""
-        ids = self.subsets.get(filters)
-        if ids is None:
-            ids = self.lexical.filter_ids(filters)
-            ids.setflags(write=False)
-            self.subsets.put(filters, ids)
-            self.counts.put(filters, len(ids))
-        return ids
-
-    def matching(self, filters: Filters, doc_ids: np.ndarray) -> np.ndarray:
-        """Those of ``doc_ids`` that match ``filters`` (primary-key lookups)."""
-        return self.lexical.matching(doc_ids, filters)
-
-    def all_ids(self) -> np.ndarray:
-        return self.store.visible_embedded_ids(self.version)
 
 
 class SearchEngine:
@@ -236,31 +182,31 @@ class SearchEngine:
         state: IndexState,
         q: np.ndarray,
         n: int,
-        filters: Filters | None,
+        selection: Selection | None,
         exclude: int | None = None,
         knobs: dict[str, int | None] | None = None,
     ) -> tuple[list[tuple[int, float]], int]:
         """Top ``n`` by inner product (without doc id ``exclude``) and the candidate count.
 
-        Filters: small filtered sets are scored exactly or searched with a FAISS selector
+        Selections: small ones are scored exactly or searched with a FAISS selector
         (:func:`search.dense.dense_top`); large ones post-filter FAISS candidates
         (:func:`search.dense.post_filtered_top`), which never materialises the set.
         """
-        if filters is None:
+        if selection is None:
             total = int(state.index.ntotal)
             excluded = exclude is not None
         else:
-            total = state.filter_count(filters)
-            excluded = exclude is not None and len(state.matching(filters, [exclude])) > 0
+            total = state.filter_count(selection)
+            excluded = exclude is not None and len(state.matching(selection, [exclude])) > 0
         want = min(n + int(excluded), total)
         ranked = None
-        if filters is not None and want > 0:
+        if selection is not None and want > 0:
             ranked = post_filtered_top(
                 state.index,
                 state.vectors,
                 q,
                 want,
-                keep=lambda ids: state.matching(filters, ids),
+                keep=lambda ids: state.matching(selection, ids),
                 selectivity=total / max(1, state.index.ntotal),
                 rescore=state.rescore,
                 rescore_depth=state.rescore_depth,
@@ -272,7 +218,7 @@ class SearchEngine:
                 state.vectors,
                 q,
                 want,
-                subset=None if filters is None else state.filter_subset(filters),
+                subset=None if selection is None else state.filter_subset(selection),
                 all_ids=state.all_ids,
                 rescore=state.rescore,
                 rescore_depth=state.rescore_depth,
@@ -281,6 +227,24 @@ class SearchEngine:
         if exclude is not None:
             ranked = [(d, s) for d, s in ranked if d != exclude][:n]
         return ranked, max(0, total - int(excluded))
+
+    def _lexical(
+        self, state: IndexState, query: str, selection: Selection | None, limit: int, offset: int
+    ) -> tuple[list[tuple[int, float]], int]:
+        """BM25 of the plain-text query among ``selection``, or of the expression itself."""
+        if selection is not None and selection.expression is not None:
+            return state.lexical.run(selection.query(state.lexical, False), limit, offset)
+        filters = selection.filters if selection is not None else None
+        return state.lexical.search(query, limit=limit, filters=filters, offset=offset)
+
+    def _match_query(self, state: IndexState, query: str, selection: Selection | None):
+        """The Tantivy query of a request's whole match set (what facets count)."""
+        if selection is not None and selection.expression is not None:
+            return selection.query(state.lexical, embeddable=False)
+        text = state.lexical.text_query(query)
+        if text is None:
+            return None
+        return state.lexical.filtered(text, selection.filters if selection else None)
 
     def search(
         self,
@@ -293,6 +257,8 @@ class SearchEngine:
         rerank: bool = False,
         nprobe: int | None = None,
         ef_search: int | None = None,
+        syntax: str = "plain",
+        facets: bool = False,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
@@ -300,6 +266,12 @@ class SearchEngine:
         ``mode``: "dense" (embedding inner product), "lexical" (BM25) or "hybrid" (both,
         fused by reciprocal rank fusion with k=60 and ``weights`` (dense, lexical), default
         1/1; score = fused RRF score). ``total``: see :class:`SearchResponse`.
+        ``syntax``: "plain" (the query is words, never syntax) or "pubmed" (the query is a
+        PubMed-style expression, ``indexer.lexical.syntax``: in lexical mode it is the query;
+        in dense and hybrid modes it selects the candidate set exactly, ranked by meaning
+        (and by BM25 of its text terms in hybrid)).
+        ``facets``: also count years, journals, MeSH and publication types over the whole
+        match set (``SearchResponse.facets``).
         ``rerank``: re-rank the mode's top ``rerank_top_n`` candidates with the engine's
         cross-encoder (their scores become its logits; ``reranked``/``rerank_ms`` in the
         response); needs an engine opened with ``reranker``.
@@ -312,6 +284,7 @@ class SearchEngine:
         knobs = check_knobs(nprobe, ef_search)
         if mode not in MODES:
             raise InvalidParameter(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+        expression = check_syntax(syntax, query)
         fusion_weights = check_weights(weights)
         filters = check_filters(filters)
         if rerank and self.reranker is None:
@@ -319,31 +292,37 @@ class SearchEngine:
                 "rerank: this engine has no cross-encoder (open it with reranker=)"
             )
         state = self.state
+        selection = Selection(filters, expression) if filters or expression else None
+        if selection is not None:
+            selection.query(state.lexical, embeddable=False)  # a bad expression: 400 now
         first = (page - 1) * k
         # With re-ranking, fetch candidates from rank 1 (at least the top N), then page.
         fetch_first, fetch_n = (0, max(first + k, self.rerank_top_n)) if rerank else (first, k)
         model = state.model
+        dense_query = expression_text(expression) if expression is not None else query
         if mode == "lexical":
-            ranked, total = state.lexical.search(
-                query, limit=fetch_n, filters=filters, offset=fetch_first
-            )
+            ranked, total = self._lexical(state, query, selection, fetch_n, fetch_first)
             model = "bm25"
         elif mode == "dense":
-            q = state.embedder.embed(query)
-            ranked, total = self._dense(state, q, fetch_first + fetch_n, filters, knobs=knobs)
+            q = state.embedder.embed(dense_query)
+            ranked, total = self._dense(state, q, fetch_first + fetch_n, selection, knobs=knobs)
             ranked = ranked[fetch_first:]
         else:
             n = max(MIN_FUSION_CANDIDATES, 2 * k * page, fetch_n)
-            q = state.embedder.embed(query)
-            dense, _ = self._dense(state, q, n, filters, knobs=knobs)
-            lexical, total = state.lexical.search(query, limit=n, filters=filters)
+            q = state.embedder.embed(dense_query)
+            dense, _ = self._dense(state, q, n, selection, knobs=knobs)
+            lexical, total = self._lexical(state, query, selection, n, 0)
             fused = reciprocal_rank_fusion([dense, lexical], fusion_weights, k_rrf=K_RRF)
             ranked = fused[fetch_first : fetch_first + fetch_n]
         rerank_ms = None
         if rerank:
             ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
-        hits = build_hits(state.store, ranked[:k], query, first + 1)
+        counted = None
+        if facets:
+            match = self._match_query(state, query, selection)
+            counted = facet_counts(state.lexical.searcher, match) if match is not None else Facets()
+        hits = build_hits(state.store, ranked[:k], dense_query, first + 1)
         return SearchResponse(
             query=query,
             mode=mode,
@@ -357,6 +336,8 @@ class SearchEngine:
             filters=filters.as_dict() if filters else {},
             reranked=bool(rerank),
             rerank_ms=rerank_ms,
+            syntax=syntax,
+            facets=counted,
         )
 
     def _cross_rerank(
@@ -393,7 +374,8 @@ class SearchEngine:
         if not doc.article.embeddable or not np.any(q):
             raise NotFound(f"PMID {pmid} has no vector (it has neither title nor abstract)")
         first = (page - 1) * k
-        ranked, total = self._dense(state, q, first + k, filters, exclude=doc.doc_id, knobs=knobs)
+        selection = Selection(filters) if filters is not None else None
+        ranked, total = self._dense(state, q, first + k, selection, exclude=doc.doc_id, knobs=knobs)
         hits = build_hits(state.store, ranked[first : first + k], doc.article.title, first + 1)
         return SearchResponse(
             query=f"similar:{int(pmid)}",

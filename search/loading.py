@@ -146,5 +146,10 @@ def load_state_parts(
     store = Store(manifest.store_url or index_dir.default_store_url(), readonly=True)
     query_name = manifest.encoder.query_model or manifest.encoder.model
     return StateParts(
-        index=index, lexical=lexical, store=store, vectors=vectors, embedder=embedder, model=query_name
+        index=index,
+        lexical=lexical,
+        store=store,
+        vectors=vectors,
+        embedder=embedder,
+        model=query_name,
     )

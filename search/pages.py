@@ -71,5 +71,7 @@ def page_dict(response: SearchResponse) -> dict[str, Any]:
         "model": response.model,
         "version": response.version,
         "filters": dict(response.filters),
+        "syntax": response.syntax,
+        "facets": None if response.facets is None else response.facets.to_dict(),
         "results": [result_dict(h) for h in response.hits],
     }

@@ -33,6 +33,7 @@ caps it at its ``nlist`` (every list probed: an exhaustive IVF search)."""
 MAX_EF_SEARCH = 4096
 """Upper bound of ``ef_search``: the cap a filtered HNSW search grows its breadth to."""
 FORMATS = ("json", "ris", "bibtex", "csv")
+SYNTAXES = ("plain", "pubmed")
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 ANY_WORDS = ("", "any")
@@ -104,6 +105,29 @@ PARAMS: tuple[Param, ...] = (
         choices=MODES,
         endpoints=("search",),
         cli="--mode",
+    ),
+    Param(
+        "syntax",
+        "choice",
+        "plain: q is words, never syntax; pubmed: q is a PubMed-style expression (field tags "
+        "such as [ti] [mh] [au] [dp], AND OR NOT, parentheses, quoted phrases, trailing *).",
+        "query",
+        default="plain",
+        choices=SYNTAXES,
+        endpoints=("search",),
+        cli="--syntax",
+        api_help="In lexical mode the expression is the query; in dense and hybrid modes it "
+        "selects the candidate set exactly and ranking is by meaning within it. A malformed "
+        "expression is a 400 that names its position.",
+    ),
+    Param(
+        "facets",
+        "bool",
+        "Also count the whole match set by year, journal, MeSH descriptor and publication type.",
+        "query",
+        default=False,
+        endpoints=("search",),
+        cli="--facets/--no-facets",
     ),
     Param(
         "rerank",
@@ -248,6 +272,13 @@ def check_query(query: object) -> str:
     if len(query) > limit:  # type: ignore[operator]
         raise InvalidParameter(f"query: at most {limit} characters, got {len(query)}")
     return query.strip()
+
+
+def check_syntax(syntax: object, query: str) -> str | None:
+    """The PubMed-syntax expression of a request (None: plain words)."""
+    if syntax not in SYNTAXES:
+        raise InvalidParameter(f"syntax: must be one of {', '.join(SYNTAXES)}, got {syntax!r}")
+    return query if syntax == "pubmed" else None
 
 
 def check_page(k: object, page: object) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexer.errors import NotFoundError, PubmedSearchError
+
+if TYPE_CHECKING:
+    from indexer.lexical.facets import Facets
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -56,9 +59,8 @@ class SearchResponse:
     matches (lexical *and* hybrid: hybrid's dense side ranks every article, so its own
     "total" would be the whole collection), the filtered set's size (filtered dense), or
     the number of embedded articles (unfiltered dense / similar; minus the article itself).
-    Full-text matches are those of the terms the store evaluates: it drops the most common
-    query terms when rarer ones suffice and counts at most a window of very frequent ones
-    (see :mod:`indexer.store.fulltext`), so a lexical total is exact within those bounds.
+    Full-text matches are every article holding at least one query term (or matching the
+    ``syntax="pubmed"`` expression) and passing the filters: exact at any collection size.
     ``model`` is the query encoder's name ("bm25" for lexical). ``version``: the index
     version that answered; ``filters``: the active filters (``Filters.as_dict()``).
     """
@@ -75,3 +77,5 @@ class SearchResponse:
     filters: dict[str, Any] = field(default_factory=dict)
     reranked: bool = False  # the top candidates were re-ranked by a cross-encoder
     rerank_ms: float | None = None  # time of that re-ranking (included in took_ms)
+    syntax: str = "plain"  # how q was read: plain words, or a PubMed-style expression
+    facets: Facets | None = None  # counts over the whole match set, when asked for

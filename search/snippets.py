@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 
-from indexer.text import distinct
+from indexer.text import WORD, distinct
 from indexer.text import terms as _terms
 from search.results import Snippet
 
@@ -76,9 +76,27 @@ def find_matches(text: str, terms: list[str]) -> list[tuple[int, int, int]]:
     out = []
     for m in pattern.finditer(text):
         i = table.get(m.group().lower())
-        if i is not None:
+        if i is not None and _whole_word(text, m.start(), m.end()):
             out.append((m.start(), m.end(), i))
     return out
+
+
+def _whole_word(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is one word, not a part of a compound such as the "19" of
+    "covid-19" (``indexer.text.WORD``): only a match next to a hyphen needs the check."""
+    if not ((start > 0 and text[start - 1] == "-") or (end < len(text) and text[end] == "-")):
+        return True
+    lo, hi = start, end
+    while lo > 0 and (text[lo - 1] == "-" or _word_char(text[lo - 1])):
+        lo -= 1
+    while hi < len(text) and (text[hi] == "-" or _word_char(text[hi])):
+        hi += 1
+    spans = {(m.start() + lo, m.end() + lo) for m in WORD.finditer(text[lo:hi].lower())}
+    return (start, end) in spans
+
+
+def _word_char(c: str) -> bool:
+    return c.isalnum()
 
 
 def _best_window(matches: list[tuple[int, int, int]], width: int) -> tuple[int, int]:

@@ -123,7 +123,7 @@ def test_hybrid_is_rrf_of_both_sides(engine) -> None:
     r = engine.search(query, k=k, mode="hybrid")
     state = engine.state
     dense, _ = engine._dense(state, engine.embed_query(query), 100, None)
-    lexical, lex_total = state.store.lexical_search(query, state.version, limit=100)
+    lexical, lex_total = state.lexical.search(query, limit=100)
     fused = reciprocal_rank_fusion([dense, lexical])[:k]
     assert [h.doc_id for h in r.hits] == [d for d, _ in fused]
     assert [h.score for h in r.hits] == pytest.approx([s for _, s in fused])
@@ -469,7 +469,7 @@ def test_reload_picks_up_a_new_version(tiny_index, tiny_model_dir, tmp_path) -> 
     assert after.version == 2 and {h.pmid for h in after.hits} == {a["pmid"] for a in new}
     assert eng.search("asthma", k=5, mode="dense").total == 123
     # A request that started on the old state finishes on version 1, whole.
-    assert old_state.store.lexical_search("zyxomycin", old_state.version, 5) == ([], 0)
+    assert old_state.lexical.search("zyxomycin", 5) == ([], 0)
     assert old_state.index.ntotal == 120
     assert eng.reload_if_changed() is False
     assert eng.state.embedder is old_state.embedder  # same model: encoder reused

@@ -92,10 +92,10 @@ def test_engine_checks_use_the_declared_bounds() -> None:
             check_knobs(**{"nprobe": None, "ef_search": None, name: top + 1})
 
 
-def test_the_store_reads_the_declared_query_length() -> None:
-    from indexer.store import fulltext
+def test_the_lexical_index_reads_the_declared_query_length() -> None:
+    from indexer.lexical import analysis
 
-    assert PARAM["q"].max_chars == fulltext.MAX_QUERY_CHARS
+    assert PARAM["q"].max_chars == analysis.MAX_QUERY_CHARS
 
 
 # --- parser vs OpenAPI: what the parser accepts, the schema accepts ---------------------------

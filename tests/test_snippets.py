@@ -21,7 +21,14 @@ def test_query_terms_drop_stopwords_and_duplicates() -> None:
         "resistance",
     ]
     assert query_terms("   ") == []
-    assert query_terms("covid-19 in 2020") == ["covid", "19", "2020"]
+    assert query_terms("covid-19 in 2020") == ["covid-19", "2020"]
+
+
+def test_a_compound_is_highlighted_whole_and_its_digits_are_not_words() -> None:
+    text = "COVID-19 cases rose 19% in long-term care; covid-19 again."
+    assert highlighted(make_snippet(text, "covid-19")) == ["COVID-19", "covid-19"]
+    assert highlighted(make_snippet(text, "19")) == ["19"]  # the "19%", not COVID-19's
+    assert highlighted(make_snippet(text, "term care")) == ["term", "care"]
 
 
 def test_short_text_is_whole_with_highlights() -> None:

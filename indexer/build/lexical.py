@@ -13,8 +13,8 @@ import logging
 import shutil
 from pathlib import Path
 
+from indexer import durable
 from indexer.lexical import Analysis, stage, write
-from indexer.lexical.writer import fsync_tree
 from indexer.manifest import IndexDir, Manifest
 from indexer.store.metadata import Store
 
@@ -53,4 +53,4 @@ def place(idx: IndexDir, staging: int) -> None:
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     work_dir(idx).rename(target)
-    fsync_tree(target)
+    durable.fsync_tree(target)

@@ -125,11 +125,3 @@ def write(
     w.garbage_collect_files()
     w.wait_merging_threads()
     return added
-
-
-def fsync_tree(path: Path) -> None:
-    """fsync every file of a lexical index directory, then the directory."""
-    for p in path.iterdir():
-        if p.is_file():
-            durable.fsync_file(p)
-    durable.fsync_dir(path)

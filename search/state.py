@@ -1,0 +1,100 @@
+"""One published index version opened for reading, and the article sets a request selects.
+
+:class:`IndexState` holds everything one request needs of a version (manifest, FAISS index,
+lexical index, store, vector file, query embedder); :class:`Selection` is what restricts a
+search (filters and, with ``syntax=pubmed``, an advanced expression). Both are evaluated by
+the version's lexical index, so a selection is exact for every mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from indexer.filters import Filters
+from indexer.manifest import Manifest
+from search.embedding import LRUCache, QueryEmbedder
+
+if TYPE_CHECKING:
+    import tantivy
+
+    from indexer.lexical import LexicalIndex
+    from indexer.store import Store
+    from indexer.vectors import VectorFile, VectorIndex
+
+FILTER_COUNT_CACHE = 512
+FILTER_SUBSET_CACHE = 16
+
+
+def expression_text(expression: str) -> str:
+    """The free-text terms of a PubMed-syntax expression: what dense ranking embeds."""
+    from indexer.lexical import syntax
+
+    return " ".join(syntax.text_terms(syntax.parse(expression))) or expression
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The articles a search may return: ``filters`` and a PubMed-syntax ``expression``."""
+
+    filters: Filters | None = None
+    expression: str | None = None
+
+    def query(self, lexical: LexicalIndex, embeddable: bool) -> tantivy.Query:
+        """The Tantivy query selecting these articles (scores: BM25 of the text terms)."""
+        base = None
+        if self.expression is not None:
+            from indexer.lexical import syntax
+
+            base = syntax.compile(syntax.parse(self.expression), lexical.schema, lexical.analysis)
+        return lexical.filtered(base, self.filters, embeddable)
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """One published version, opened for reading."""
+
+    version: int
+    manifest: Manifest
+    index: VectorIndex
+    lexical: LexicalIndex  # BM25, filters and facets over this version's articles
+    store: Store  # read-only
+    vectors: VectorFile  # read-only
+    embedder: QueryEmbedder
+    model: str  # the model that embeds queries
+    rescore: bool  # re-score dense candidates exactly from the vectors (search.dense)
+    rescore_depth: int  # ... at least this many (the index's recorded depth)
+    # Per-version caches of selections (a Selection is hashable): counts, and the (rarely
+    # needed) materialised id sets of selections too narrow to post-filter.
+    counts: LRUCache = field(default_factory=lambda: LRUCache(FILTER_COUNT_CACHE))
+    subsets: LRUCache = field(default_factory=lambda: LRUCache(FILTER_SUBSET_CACHE))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def filter_count(self, selection: Selection) -> int:
+        """How many embedded articles ``selection`` holds at this version (cached)."""
+        count = self.counts.get(selection)
+        if count is None:
+            count = self.lexical.count(selection.query(self.lexical, embeddable=True))
+            self.counts.put(selection, count)
+        return count
+
+    def filter_subset(self, selection: Selection) -> np.ndarray:
+        """The sorted doc ids of the embedded articles of ``selection`` (cached)."""
+        ids = self.subsets.get(selection)
+        if ids is None:
+            ids = self.lexical.ids(selection.query(self.lexical, embeddable=True))
+            ids.setflags(write=False)
+            self.subsets.put(selection, ids)
+            self.counts.put(selection, len(ids))
+        return ids
+
+    def matching(self, selection: Selection, doc_ids: np.ndarray) -> np.ndarray:
+        """Those of ``doc_ids`` that ``selection`` holds."""
+        return self.lexical.among(selection.query(self.lexical, embeddable=True), doc_ids)
+
+    def all_ids(self) -> np.ndarray:
+        return self.store.visible_embedded_ids(self.version)
