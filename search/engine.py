@@ -37,7 +37,7 @@ from search.params import (
 )
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
-from search.state import IndexState, Selection, expression_text
+from search.state import IndexState, Selection, expression_text, guarded
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,35 @@ class SearchEngine:
             return None
         return state.lexical.filtered(text, selection.filters if selection else None)
 
+    def _rank(
+        self,
+        state: IndexState,
+        mode: str,
+        query: str,
+        dense_query: str,
+        selection: Selection | None,
+        depth: tuple[int, int, int],
+        weights: list[float],
+        knobs: dict[str, int | None],
+    ) -> tuple[list[tuple[int, float]], int]:
+        """Ranks [first, first + count) of ``mode`` and its total; ``depth`` = (first, count,
+        the candidates each side of hybrid fusion contributes)."""
+        first, count, n = depth
+        if mode == "lexical":
+            return self._lexical(state, query, selection, count, first)
+        q = state.embedder.embed(dense_query)
+        if mode == "dense":
+            ranked, total = self._dense(state, q, first + count, selection, knobs=knobs)
+            return ranked[first:], total
+        dense, _ = self._dense(state, q, n, selection, knobs=knobs)
+        lexical, total = self._lexical(state, query, selection, n, 0)
+        fused = reciprocal_rank_fusion([dense, lexical], weights, k_rrf=K_RRF)
+        return fused[first : first + count], total
+
+    def _facets(self, state: IndexState, query: str, selection: Selection | None) -> Facets:
+        match = self._match_query(state, query, selection)
+        return facet_counts(state.lexical.searcher, match) if match is not None else Facets()
+
     def search(
         self,
         query: str,
@@ -298,30 +327,19 @@ class SearchEngine:
         first = (page - 1) * k
         # With re-ranking, fetch candidates from rank 1 (at least the top N), then page.
         fetch_first, fetch_n = (0, max(first + k, self.rerank_top_n)) if rerank else (first, k)
-        model = state.model
         dense_query = expression_text(expression) if expression is not None else query
-        if mode == "lexical":
-            ranked, total = self._lexical(state, query, selection, fetch_n, fetch_first)
-            model = "bm25"
-        elif mode == "dense":
-            q = state.embedder.embed(dense_query)
-            ranked, total = self._dense(state, q, fetch_first + fetch_n, selection, knobs=knobs)
-            ranked = ranked[fetch_first:]
-        else:
-            n = max(MIN_FUSION_CANDIDATES, 2 * k * page, fetch_n)
-            q = state.embedder.embed(dense_query)
-            dense, _ = self._dense(state, q, n, selection, knobs=knobs)
-            lexical, total = self._lexical(state, query, selection, n, 0)
-            fused = reciprocal_rank_fusion([dense, lexical], fusion_weights, k_rrf=K_RRF)
-            ranked = fused[fetch_first : fetch_first + fetch_n]
+        n = max(MIN_FUSION_CANDIDATES, 2 * k * page, fetch_n)
+        with guarded(expression):
+            depth = (fetch_first, fetch_n, n)
+            ranked, total = self._rank(
+                state, mode, query, dense_query, selection, depth, fusion_weights, knobs
+            )
+            counted = self._facets(state, query, selection) if facets else None
+        model = "bm25" if mode == "lexical" else state.model
         rerank_ms = None
         if rerank:
             ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
-        counted = None
-        if facets:
-            match = self._match_query(state, query, selection)
-            counted = facet_counts(state.lexical.searcher, match) if match is not None else Facets()
         hits = build_hits(state.store, ranked[:k], dense_query, first + 1)
         return SearchResponse(
             query=query,

@@ -8,6 +8,8 @@ the version's lexical index, so a selection is exact for every mode.
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,6 +28,16 @@ if TYPE_CHECKING:
 
 FILTER_COUNT_CACHE = 512
 FILTER_SUBSET_CACHE = 16
+
+
+def guarded(expression: str | None) -> AbstractContextManager[None]:
+    """Around every search of a request with an ``expression``: Tantivy's refusals to
+    expand a truncation become the expression's 400 (``indexer.lexical.syntax.guard``)."""
+    if expression is None:
+        return contextlib.nullcontext()
+    from indexer.lexical import syntax
+
+    return syntax.guard(syntax.parse(expression))
 
 
 def expression_text(expression: str) -> str:
