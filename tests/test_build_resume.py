@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from indexer.build import build
+from indexer.lexical import Analysis, LexicalIndex
 from indexer.manifest import IndexDir
+from indexer.store import Store
 from tests.fixtures.common import REPO
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
 from tests.test_build import settings_for, snapshot
@@ -57,12 +59,33 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, tiny_model_dir: Path, inputs) -> dict[int, np.ndarray]:
-    """The uninterrupted build: base file, then the update file."""
+def reference(tmp_path_factory, tiny_model_dir: Path, inputs) -> tuple[dict, dict]:
+    """The uninterrupted build: base file, then the update file (vectors, lexical results)."""
     index_dir = tmp_path_factory.mktemp("reference") / "index"
     build(index_dir, [inputs[0]], settings_for(tiny_model_dir))
     build(index_dir, [inputs[1]], settings_for(tiny_model_dir))
-    return snapshot(index_dir)
+    return snapshot(index_dir), lexical_snapshot(index_dir)
+
+
+LEXICAL_QUERIES = ["asthma inhaled", "stent thrombosis", "insulin glucose patients", "the"]
+
+
+def lexical_snapshot(index_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """(PMID, BM25 score) of every match of a few queries at the published version."""
+    idx = IndexDir(index_dir)
+    manifest = idx.read_manifest()
+    lexical = LexicalIndex(idx.lexical_path(manifest.version), Analysis.from_dict(manifest.lexical))
+    store = Store(idx.default_store_url(), readonly=True)
+    try:
+        out = {}
+        for q in LEXICAL_QUERIES:
+            hits, total = lexical.search(q, limit=1000)
+            assert total == len(hits)
+            docs = store.get_docs([d for d, _ in hits])
+            out[q] = [(docs[d].article.pmid, score) for d, score in hits]
+        return out
+    finally:
+        store.close()
 
 
 def assert_same(got: dict[int, np.ndarray], want: dict[int, np.ndarray]) -> None:
@@ -71,24 +94,27 @@ def assert_same(got: dict[int, np.ndarray], want: dict[int, np.ndarray]) -> None
         np.testing.assert_allclose(got[pmid], vec, atol=2e-3)
 
 
-@pytest.mark.parametrize("phase", ["ingest", "encode", "faiss", "publish"])
+@pytest.mark.parametrize("phase", ["ingest", "lexical", "encode", "faiss", "publish"])
 def test_killed_update_resumes_to_the_same_index(
     tmp_path: Path, tiny_model_dir: Path, inputs, reference, phase: str
 ):
     index_dir = tmp_path / "index"
     build(index_dir, [inputs[0]], settings_for(tiny_model_dir))
     published = IndexDir(index_dir).current_version()
-    before = snapshot(index_dir)
+    before, lexical_before = snapshot(index_dir), lexical_snapshot(index_dir)
 
     kill_at(run_build(index_dir, tiny_model_dir, [inputs[1]], pause=phase), phase)
-    # Readers still see the previous complete version, untouched.
+    # Readers still see the previous complete version, untouched: the same articles, and
+    # bit-identical BM25 scores (nothing staged counts in the published statistics).
     assert IndexDir(index_dir).current_version() == published
     assert_same(snapshot(index_dir), before)
+    assert lexical_snapshot(index_dir) == lexical_before
 
     proc = run_build(index_dir, tiny_model_dir, [inputs[1]])
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert_same(snapshot(index_dir), reference)
+    assert_same(snapshot(index_dir), reference[0])
+    assert lexical_snapshot(index_dir) == reference[1]
     assert not (index_dir / ".build").exists()
 
 

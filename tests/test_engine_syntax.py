@@ -31,8 +31,7 @@ def test_an_expression_selects_exactly_in_every_mode(web_engine, tiny_corpus, mo
     assert r.total == len(want)
 
 
-def test_dense_ranking_within_the_selection_follows_meaning(web_engine, tiny_corpus):
-    _, rows = tiny_corpus
+def test_dense_ranking_within_the_selection_follows_meaning(web_engine):
     r = web_engine.search("asthma[ti] AND 2000:2010[dp]", k=3, mode="dense", syntax="pubmed")
     full = web_engine.search("asthma[ti] AND 2000:2010[dp]", k=100, mode="dense", syntax="pubmed")
     assert [h.pmid for h in r.hits] == [h.pmid for h in full.hits[:3]]
