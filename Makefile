@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= postgres,data,test,plot
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-encode bench-search bench-scale bench-load bench-quality clean
+.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-scale bench-load bench-quality clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ format: install
 
 bench-ingest: install
 	$(PY) bench/ingest.py
+
+# Metadata store bytes vs the gzipped XML, on the two sample PubMed files.
+bench-store: install
+	$(PY) bench/store_size.py
 
 bench-encode: install
 	$(PY) bench/encode.py

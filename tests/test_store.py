@@ -1,4 +1,4 @@
-"""The metadata store on SQLite and PostgreSQL: MVCC apply, reads, filters, lexical search."""
+"""The metadata store on SQLite and PostgreSQL: MVCC apply, reads, to_index, gc, schema."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from indexer.filters import Filters
 from indexer.records import Article, Deletion, MeshTerm, Section
 from indexer.store import ApplyResult, Store, StoreError
+from indexer.store.engine import StoreDamaged
 
 JOURNALS = [("The Lancet", "Lancet"), ("Nature Medicine", "Nat Med"), ("BMJ", "BMJ")]
 MESH = [("Aspirin", "D001241"), ("Humans", "D006801"), ("Stroke", "D020521")]
@@ -65,11 +65,6 @@ def store(store_url: str):
     s = Store(store_url)
     yield s
     s.close()
-
-
-def _ids(hits) -> set[int]:
-    """Doc ids of lexical hits (scores use whole-index statistics, which staging rows move)."""
-    return {d for d, _ in hits}
 
 
 def visible_pmids(store: Store, pmids, version: int) -> dict[int, Article]:
@@ -229,219 +224,63 @@ def test_to_embed_pages_by_doc_id(store: Store):
     assert store.to_embed(2, 0, 100) == []  # nothing was added at version 2
 
 
-# ----------------------------------------------------------------------------- filters
+# ----------------------------------------------------------------------------- to_index
 
 
-def _matches(a: Article, f: Filters) -> bool:
-    if f.year_from is not None and (a.year is None or a.year < f.year_from):
-        return False
-    if f.year_to is not None and (a.year is None or a.year > f.year_to):
-        return False
-    if f.journal and f.journal.lower() not in (a.journal.lower(), a.journal_iso.lower()):
-        return False
-    if f.mesh and not any(f.mesh.lower() in (m.name.lower(), (m.ui or "").lower()) for m in a.mesh):
-        return False
-    if f.pubtype and f.pubtype.lower() not in [p.lower() for p in a.publication_types]:
-        return False
-    return f.has_abstract is None or bool(a.abstract) == f.has_abstract
-
-
-FILTER_CASES = [
-    Filters(),
-    Filters(year_from=2000),
-    Filters(year_to=1999),
-    Filters(year_from=2005, year_to=2005),
-    Filters(year_from=2001, year_to=2010),
-    Filters(journal="the lancet"),
-    Filters(journal="NAT MED"),
-    Filters(journal="Nature Medicine"),
-    Filters(journal="no such journal"),
-    Filters(mesh="aspirin"),
-    Filters(mesh="D020521"),
-    Filters(mesh="d006801"),
-    Filters(pubtype="review"),
-    Filters(pubtype="Randomized Controlled Trial"),
-    Filters(has_abstract=True),
-    Filters(has_abstract=False),
-    Filters(year_from=2000, journal="Lancet", mesh="Humans"),
-    Filters(pubtype="Journal Article", has_abstract=True, year_to=2015),
-    Filters(mesh="stroke", pubtype="review", journal="bmj", year_from=1990, has_abstract=True),
-]
-
-
-def test_filters_match_a_reference(store: Store):
-    arts = corpus(80)
+def test_to_index_pages_every_row_added_and_visible(store: Store):
+    arts = [art(p, 1, f"Title {p}", f"Abstract {p}.") for p in range(1, 8)]
+    arts += [art(8, 1, "", ""), art(9, 1, "", "")]  # not embeddable: indexed all the same
     store.apply(arts, 1)
-    assert sum(not a.embeddable for a in arts) == 4  # excluded from filter_doc_ids
-    for f in FILTER_CASES:
-        _check_filter(store, arts, f)
+    rows, after = [], 0
+    while page := store.to_index(1, after, 2):
+        assert len(page) <= 2
+        rows += page
+        after = page[-1][0]
+    assert [d for d, _ in rows] == sorted(d for d, _ in rows)
+    assert [a for _, a in rows] == arts  # every field, non-embeddable rows included
+    assert {d for d, _ in rows} == set(store.get_docs(d for d, _ in rows))
+    assert store.to_index(1, rows[-1][0], 10) == []
+    assert store.to_index(1, rows[2][0], 3) == rows[3:6]
+    assert store.to_index(1, 0, 0) == [] and store.to_index(2, 0, 10) == []
+    assert len(rows) == store.counts(1)["articles"] > len(store.to_embed(1, 0, 100))
 
 
-def _check_filter(store: Store, arts: list[Article], f: Filters) -> None:
-    ids = store.filter_doc_ids(f, 1)
-    docs = store.get_docs(ids)
-    got = sorted(d.article.pmid for d in docs.values())
-    expected = sorted(a.pmid for a in arts if a.embeddable and _matches(a, f))
-    assert got == expected, f
-    assert list(ids) == sorted(ids) and ids.dtype == np.int64
-    assert store.count_filtered(f, 1) == len(expected)
-    some = [
-        *ids[::2].tolist(),
-        *range(900, 905),
-        *store.filter_doc_ids(Filters(), 1)[1::3].tolist(),
-    ]
-    assert store.match_doc_ids(some, f, 1).tolist() == sorted(set(some) & set(ids.tolist()))
-    # lexical search honours the same filters
-    hits, total = store.lexical_search("study heart liver therapy trial", 1, 200, filters=f)
-    for doc in store.get_docs([d for d, _ in hits]).values():
-        assert _matches(doc.article, f)
-    assert total == len(hits)
+def test_to_index_sees_only_rows_of_the_version(store: Store):
+    store.apply([art(1, 1, "a1"), art(2, 1, "b1"), art(3, 1, "c1")], 1)
+    first = {a.pmid: d for d, a in store.to_index(1, 0, 10)}
+    store.apply([art(1, 2, "a2"), Deletion(2), art(4, 1, "d1")], 2)
+    store.apply([art(4, 2, "d2"), art(5, 1, "e1"), Deletion(5)], 2)  # same build, later file
+    rows = store.to_index(2, 0, 10)
+    # c1 (added at 1) is not re-indexed; d1 and e1 were added and removed in version 2
+    assert [(a.pmid, a.title) for _, a in rows] == [(1, "a2"), (4, "d2")]
+    assert [a.title for _, a in store.to_index(1, 0, 10)] == ["a1", "b1", "c1"]  # unchanged
+    d1 = next(d for d in store.get_docs(range(1, 20)).values() if d.article.title == "d1")
+    assert d1.added_in == 2 and d1.removed_in == 2
+    # removed_ids: every row marked at 2, also the one added at 2 (the index may hold it)
+    assert store.removed_ids(2).tolist() == sorted([first[1], first[2], d1.doc_id])
+    assert store.removed_doc_ids(2).tolist() == sorted([first[1], first[2]])
+    assert store.removed_ids(2).dtype == np.int64
+    assert store.removed_ids(1).size == 0 and store.removed_ids(3).size == 0
 
 
-def test_filters_see_only_the_readers_version(store: Store):
-    store.apply([art(1, 1, "x", journal="BMJ", year=2000)], 1)
-    store.apply([art(1, 2, "x", journal="Nature", year=2010)], 2)
-    assert store.count_filtered(Filters(journal="bmj"), 1) == 1
-    assert store.count_filtered(Filters(journal="bmj"), 2) == 0
-    assert store.count_filtered(Filters(journal="nature", year_from=2010), 2) == 1
-    assert store.count_filtered(Filters(journal="nature"), 1) == 0
-
-
-# ----------------------------------------------------------------------------- lexical
-
-
-def test_lexical_rare_term_ranks_first(store: Store):
-    arts = [art(p, 1, f"Common trial {p}", "common outcome common cohort") for p in range(1, 30)]
-    arts.append(art(100, 1, "A trial", "common outcome with thrombocytopenia in a cohort"))
-    store.apply(arts, 1)
-    hits, total = store.lexical_search("common thrombocytopenia", 1, 5)
-    assert store.get_docs([hits[0][0]])[hits[0][0]].article.pmid == 100
-    assert total == 30
-    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
-    hits, total = store.lexical_search("Thrombocytopenia!", 1, 5)
-    assert total == 1 and len(hits) == 1
-
-
-def test_lexical_title_hits_weigh_more(store: Store):
-    filler = [art(p, 1, f"Filler {p}", "unrelated words only here") for p in range(1, 20)]
-    a = art(50, 1, "Melanoma screening", "population study of adults in clinics")
-    b = art(51, 1, "Population screening", "study of melanoma in adults at clinics")
-    store.apply([*filler, a, b], 1)
-    hits, _ = store.lexical_search("melanoma", 1, 5)
-    assert [store.get_docs([d])[d].article.pmid for d, _ in hits] == [50, 51]
-
-
-def test_lexical_pages_are_consistent(store: Store):
-    store.apply(corpus(80), 1)
-    query = "heart liver kidney"
-    full, total = store.lexical_search(query, 1, 500)
-    assert total == len(full) > 20
-    pages = []
-    for offset in range(0, total, 7):
-        page, t = store.lexical_search(query, 1, 7, offset=offset)
-        assert t == total
-        pages += page
-    assert [d for d, _ in pages] == [d for d, _ in full]
-    assert store.lexical_search(query, 1, 7, offset=total) == ([], total)
-    assert store.lexical_search(query, 1, 0) == ([], total)
-
-
-HOSTILE = [
-    '"unbalanced quote aspirin',
-    "aspirin*",
-    "-aspirin",
-    "title:aspirin",
-    "abstract : aspirin ^2",
-    "NEAR(aspirin stroke, 2)",
-    "aspirin AND NOT stroke OR (",
-    "((aspirin",
-    "aspirin))",
-    "') OR 1=1 --",
-    "'; DROP TABLE articles; --",
-    "aspirin\x00stroke",
-    "{title abstract}: aspirin",
-    "a:b:c:d aspirin",
-    "+aspirin +stroke",
-    "aspirin & stroke | !heart",
-    "aspirin <-> stroke",
-    "café naïve Ärzte 阿司匹林 ℵ ²",
-    "😀 aspirin 😀",
-    "\u200b aspirin \ufeff",
-    "a" * 5000,
-    " ".join(["aspirin"] * 500),
-]
-
-
-def test_hostile_lexical_input_is_just_words(store: Store):
-    store.apply(
-        [
-            art(1, 1, "Aspirin after stroke", "aspirin lowers recurrence"),
-            art(2, 1, "Heart failure", "no antiplatelet drugs here"),
-            art(3, 1, "Café naïve Ärzte", "阿司匹林 text"),
-        ],
-        1,
-    )
-    for query in HOSTILE:
-        hits, total = store.lexical_search(query, 1, 10)
-        assert total >= len(hits)
-        pmids = {store.get_docs([d])[d].article.pmid for d, _ in hits}
-        if "aspirin" in query.lower() and len(query) < 5000:
-            assert 1 in pmids, query  # the operators were text: the word still matches
-        if query.startswith("'"):  # an injection would return every row
-            assert total == 0, query
-    assert store.counts(1)["articles"] == 3  # nothing was dropped
-
-
-def test_lexical_no_words_and_stopwords(store: Store):
-    store.apply([art(1, 1, "The role of the liver", "it is what it is")], 1)
-    for q in ["", "   ", "!!! ??? ...", '"" () * - :']:
-        assert store.lexical_search(q, 1, 10) == ([], 0)
-    hits, total = store.lexical_search("the role of", 1, 10)
-    assert total == 1  # stopwords are dropped: "role" still matches
-    hits, total = store.lexical_search("the of", 1, 10)  # only stopwords: never raises
-    assert total == len(hits)
-    if store.backend == "sqlite":  # FTS5 indexes stopwords; PostgreSQL's english config not
-        assert total == 1
-
-
-def test_lexical_sees_only_the_readers_version(store: Store):
-    store.apply([art(1, 1, "Zebrafish fins"), art(2, 1, "Zebrafish hearts")], 1)
-    store.apply([art(1, 2, "Medaka fins"), Deletion(2), art(3, 1, "Zebrafish eyes")], 2)
-
-    def pmids(q, v):
-        hits, total = store.lexical_search(q, v, 10)
-        assert total == len(hits)
-        return sorted(store.get_docs([d])[d].article.pmid for d, _ in hits)
-
-    assert pmids("zebrafish", 1) == [1, 2]
-    assert pmids("zebrafish", 2) == [3]
-    assert pmids("medaka", 1) == [] and pmids("medaka", 2) == [1]
-
-
-def test_lexical_budget_prunes_common_terms_and_windows(store_url: str):
-    s = Store(store_url, lexical_budget=3)
-    try:
-        arts = [art(p, 1, f"Common {p}", "common words") for p in range(1, 11)]
-        arts.append(art(11, 1, "Rare gem", "common and rare"))
-        s.apply(arts, 1)
-        hits, total = s.lexical_search("common rare", 1, 10)
-        # "common" (df 11) does not fit the budget: the rare term alone selects candidates
-        assert total == 1 and s.get_docs([hits[0][0]])[hits[0][0]].article.pmid == 11
-        hits, total = s.lexical_search("common", 1, 10)
-        # the only term is over budget: the 3 most recently added matches are ranked
-        assert total == 3 == len(hits)
-        newest = sorted(s.visible_embedded_ids(1).tolist())[-3:]
-        assert sorted(d for d, _ in hits) == newest
-        hits, total = s.lexical_search("common", 1, 10, Filters(year_from=1))
-        assert (hits, total) == ([], 0)  # no year: filtered out before the window
-        s.apply([art(p, 1, "Common staged", "common") for p in range(20, 30)], 2)
-        hits, total = s.lexical_search("common", 1, 10)  # the window skips staged rows
-        assert total == 3 and sorted(d for d, _ in hits) == newest
-    finally:
-        s.close()
+def test_removed_ids_include_non_embeddable_rows(store: Store):
+    store.apply([art(1, 1, "", ""), art(2, 1, "Has text")], 1)
+    empty = store.doc_for_pmid(1, 1).doc_id
+    store.apply([Deletion(1), art(2, 2, "Revised")], 2)
+    old = store.doc_for_pmid(2, 1).doc_id
+    assert store.removed_ids(2).tolist() == [empty, old]
+    assert store.removed_doc_ids(2).tolist() == [old]  # FAISS never held the empty one
+    assert store.gc(2) == 2 and store.removed_ids(2).size == 0
 
 
 # ----------------------------------------------------------------------------- MVCC, readers
+
+
+def _reader_state(r: Store, version: int) -> tuple:
+    """What a reader at ``version`` sees (its rows and their contents)."""
+    ids = r.visible_embedded_ids(version).tolist()
+    docs = r.get_docs(ids)
+    return r.counts(version), ids, [(d, docs[d].article.title) for d in ids]
 
 
 def test_mvcc_reader_does_not_see_staging(store_url: str):
@@ -449,21 +288,16 @@ def test_mvcc_reader_does_not_see_staging(store_url: str):
     try:
         w.apply(corpus(30), 1)
         r = Store(store_url, readonly=True)
-
-        def state():
-            hits, total = r.lexical_search("heart therapy", 1, 100)
-            return r.counts(1), r.filter_doc_ids(Filters(), 1).tolist(), _ids(hits), total
-
-        snapshot = state()
+        snapshot = _reader_state(r, 1)
         changes = [art(1, 2, "Entirely new heart therapy"), Deletion(2), Deletion(3)]
         changes += [art(p, 1, "New article about heart") for p in range(200, 210)]
         w.apply(changes, 2)  # staging version 2, not published yet
-        assert state() == snapshot
+        assert _reader_state(r, 1) == snapshot
         assert r.doc_for_pmid(1, 1).article.title != "Entirely new heart therapy"
         # "publish": the reader moves to version 2
         assert r.doc_for_pmid(1, 2).article.title == "Entirely new heart therapy"
         assert r.doc_for_pmid(2, 2) is None and r.counts(2)["articles"] == 30 - 2 + 10
-        assert r.lexical_search("heart", 2, 100)[1] > 10
+        assert len(r.to_index(2, 0, 100)) == 11
         r.close()
     finally:
         w.close()
@@ -488,12 +322,7 @@ def test_sqlite_reader_works_while_a_writer_writes(tmp_path):
     w = Store(url)
     w.apply(corpus(40), 1)
     r = Store(url, readonly=True)
-
-    def state():
-        hits, total = r.lexical_search("liver", 1, 50)
-        return _ids(hits), total, r.filter_doc_ids(Filters(), 1).tolist()
-
-    expected = state()
+    expected = _reader_state(r, 1)
     stop, errors, versions = threading.Event(), [], []
 
     def write() -> None:
@@ -510,7 +339,7 @@ def test_sqlite_reader_works_while_a_writer_writes(tmp_path):
     t.start()
     try:
         for _ in range(40):
-            assert state() == expected
+            assert _reader_state(r, 1) == expected
     finally:
         stop.set()
         t.join()
@@ -526,16 +355,15 @@ def test_sqlite_reader_works_while_a_writer_writes(tmp_path):
 def test_concurrent_readers_from_threads(store_url: str):
     w = Store(store_url)
     w.apply(corpus(60), 1)
+    w.apply([art(p, 2, f"Revised {p}") for p in range(1, 20)], 2)
     r = Store(store_url, readonly=True)
-    queries = ["heart", "liver kidney", "trial outcome", "dose", "risk cohort therapy"]
-    fs = [Filters(), Filters(year_from=2000), Filters(mesh="aspirin"), Filters(journal="bmj")]
 
     def work(i: int):
-        q, f = queries[i % len(queries)], fs[i % len(fs)]
-        hits, total = r.lexical_search(q, 1, 20, filters=f)
-        ids = r.filter_doc_ids(f, 1).tolist()
-        docs = r.get_docs([d for d, _ in hits])
-        return hits, total, ids, sorted(docs)
+        v = 1 + i % 2
+        pmids = range(1 + i % 7, 61, 7)
+        docs = {p: d.doc_id for p in pmids if (d := r.doc_for_pmid(p, v))}
+        got = r.get_docs(docs.values())
+        return _reader_state(r, v), docs, sorted((d, a.article.title) for d, a in got.items())
 
     expected = [work(i) for i in range(20)]
     try:
@@ -550,40 +378,37 @@ def test_concurrent_readers_from_threads(store_url: str):
 # ----------------------------------------------------------------------------- gc, errors
 
 
-def test_gc_removes_superseded_rows_everywhere(store: Store):
+def test_gc_removes_superseded_rows(store: Store):
     arts = corpus(20)
     store.apply(arts, 1)
     store.apply([dataclasses.replace(a, title=a.title + " revised") for a in arts[:5]], 2)
     store.apply([Deletion(6), Deletion(7)], 2)
     store.apply([dataclasses.replace(a, title=a.title + " again") for a in arts[:2]], 3)
-
-    def state():
-        hits, total = store.lexical_search("study", 3, 100)
-        return store.counts(3), _ids(hits), total, store.filter_doc_ids(Filters(mesh="aspirin"), 3)
-
-    before = state()
+    before = _reader_state(store, 3)
     old = store.doc_for_pmid(1, 1).doc_id
     assert store.gc(1) == 0  # nothing was removed at or before version 1
     assert store.gc(2) == 7  # 5 replaced + 2 deleted at version 2
     assert store.get_docs([old]) == {}
     assert store.gc(3) == 2 and store.gc(3) == 0
-    after = state()
-    assert after[:3] == before[:3] and list(after[3]) == list(before[3])
+    assert _reader_state(store, 3) == before
     with store.engine.connect() as conn:
-        live = "SELECT doc_id FROM articles"
-        for table in ("article_mesh", "article_pubtypes"):
-            orphans = conn.execute(
-                text(f"SELECT count(*) FROM {table} WHERE doc_id NOT IN ({live})")
-            )
-            assert orphans.scalar() == 0
-        if store.backend == "sqlite":
-            conn.exec_driver_sql(
-                "INSERT INTO articles_fts(articles_fts) VALUES ('integrity-check')"
-            )
-            n = conn.exec_driver_sql(
-                "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'revised'"
-            )
-            assert n.scalar() == 3  # pmids 3-5 (1-2 were revised again)
+        n = conn.execute(text("SELECT count(*) FROM articles WHERE removed_in IS NOT NULL"))
+        assert n.scalar() == 0
+
+
+def test_store_keeps_only_lean_columns(store: Store):
+    """Each text once, in the compressed record; no filter tables or full-text objects."""
+    store.apply(corpus(5), 1)
+    with store.engine.connect() as conn:
+        cols = [c["name"] for c in inspect(conn).get_columns("articles")]
+        assert set(inspect(conn).get_table_names()) == {"meta", "articles"}
+        h, data = conn.execute(text("SELECT content_hash, data FROM articles")).first()
+    assert cols == [
+        "doc_id", "pmid", "pmid_version", "added_in", "removed_in", "content_hash",
+        "embeddable", "has_abstract", "data",
+    ]  # fmt: skip
+    assert len(bytes(h)) == 16
+    assert b"Study" not in bytes(data)  # compressed, not plain text
 
 
 def test_open_errors(tmp_path):
@@ -598,37 +423,46 @@ def test_open_errors(tmp_path):
     with s.engine.begin() as conn:
         conn.execute(text("UPDATE meta SET value = '999' WHERE key = 'schema_version'"))
     s.close()
-    with pytest.raises(StoreError, match="schema version"):
-        Store(url, readonly=True)
+    for readonly in (True, False):
+        with pytest.raises(StoreDamaged, match=r"schema version '999'.*newer pubmed-search"):
+            Store(url, readonly=readonly)
     bare = Store(str(tmp_path / "bare.sqlite"))  # a plain path means SQLite
     assert bare.backend == "sqlite" and bare.url.startswith("sqlite:///")
     bare.close()
 
 
-def test_writer_upgrades_an_older_sqlite_store(tmp_path):
-    """Stores of earlier builds indexed FTS rows by trigger and lacked the covering index."""
-    url = f"sqlite:///{tmp_path / 's.sqlite'}"
-    Store(url).close()
-    with Store(url).engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN "
-            "INSERT INTO articles_fts(rowid, title, abstract) "
-            "VALUES (new.doc_id, new.title, new.abstract); END"
-        )
-        conn.exec_driver_sql("DROP INDEX ix_articles_vis")
-    reader = Store(url, readonly=True)
-    assert "INDEXED BY" not in reader._arts  # still readable without the index
-    reader.close()
-    s = Store(url)  # a writer drops the trigger and adds the index
-    s.apply([art(1, 1, "Quokka census", "quokka counts")], 1)
-    with s.engine.connect() as conn:
-        conn.exec_driver_sql("INSERT INTO articles_fts(articles_fts) VALUES ('integrity-check')")
-        triggers = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-        assert "articles_fts_ai" not in {r[0] for r in conn.exec_driver_sql(triggers)}
-        sql = "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'quokka'"
-        assert conn.exec_driver_sql(sql).scalar() == 1
-    assert s.lexical_search("quokka", 1, 5)[1] == 1 and "INDEXED BY" in s._arts
-    s.close()
+SCHEMA_1 = [
+    "CREATE TABLE meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO meta VALUES ('schema_version', '1'), ('next_doc_id', '3')",
+    "CREATE TABLE articles (doc_id BIGINT PRIMARY KEY, pmid BIGINT NOT NULL, "
+    "pmid_version INTEGER NOT NULL, added_in INTEGER NOT NULL, removed_in INTEGER, "
+    "content_hash VARCHAR(64) NOT NULL, title TEXT NOT NULL, abstract TEXT NOT NULL, "
+    "sections TEXT NOT NULL, journal_lower TEXT NOT NULL)",
+    "CREATE TABLE article_mesh (doc_id BIGINT NOT NULL, name_lower TEXT NOT NULL)",
+]
+"""The parts of a schema-1 store (pubmed-search before lean rows) that matter here."""
+
+
+def test_a_schema_1_store_must_be_rebuilt(store_url: str):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        for ddl in SCHEMA_1:
+            conn.exec_driver_sql(ddl)
+    engine.dispose()
+    for readonly in (True, False):
+        with pytest.raises(StoreDamaged) as e:
+            Store(store_url, readonly=readonly)
+        msg = str(e.value)
+        assert "schema version 1" in msg and "older pubmed-search" in msg
+        assert "must be rebuilt" in msg and "pubmed-search build --index NEW_DIR INPUT" in msg
+        assert e.value.exit_code == 3  # DamagedIndex
+    engine = create_engine(store_url)
+    with engine.connect() as conn:  # the refused writer created or changed nothing
+        assert set(inspect(conn).get_table_names()) == {"meta", "articles", "article_mesh"}
+        assert [c["name"] for c in inspect(conn).get_columns("articles")][-1] == "journal_lower"
+    engine.dispose()
 
 
 def test_apply_result_adds_up():

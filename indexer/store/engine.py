@@ -18,13 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import QueuePool
 
 from indexer.errors import DamagedIndex, InvalidParameter, PubmedSearchError, Unavailable
-from indexer.store.schema import (
-    FIRST_DOC_ID,
-    SCHEMA_VERSION,
-    SQLITE_FTS_DDL,
-    SQLITE_OBSOLETE_DDL,
-    build_metadata,
-)
+from indexer.store.schema import FIRST_DOC_ID, SCHEMA_VERSION, build_metadata
 
 BUSY_TIMEOUT_S = 30.0
 IMMEDIATE = "sqlite_begin_immediate"
@@ -78,7 +72,8 @@ def open_engine(url: str, readonly: bool) -> tuple[Engine, str, str]:
     """(engine, backend, url) with the schema created (writer) or checked (reader).
 
     Fails with StoreURLError (bad URL), StoreUnavailable (server not reachable) or
-    StoreDamaged (missing file, not a store, other schema version).
+    StoreDamaged (missing file, not a store, a store of another schema version: nothing is
+    created in a store of another schema version).
     """
     u = parse_url(url)
     url = normalise_url(url)
@@ -89,7 +84,7 @@ def open_engine(url: str, readonly: bool) -> tuple[Engine, str, str]:
         engine = _pg_engine(url, readonly)
     where = u.render_as_string(hide_password=True)
     try:
-        _check_or_create_schema(engine, backend, readonly)
+        _check_or_create_schema(engine, readonly, where)
     except exc.OperationalError as e:
         engine.dispose()
         if backend == "sqlite":
@@ -167,36 +162,49 @@ def _pg_engine(url: str, readonly: bool) -> Engine:
     return engine
 
 
-def _check_or_create_schema(engine: Engine, backend: str, readonly: bool) -> None:
-    md, meta, *_ = build_metadata(backend)
+REBUILD = "pubmed-search build --index NEW_DIR INPUT..."
+
+
+def _check_or_create_schema(engine: Engine, readonly: bool, where: str) -> None:
+    md, meta, _ = build_metadata()
+    if "meta" in inspect(engine).get_table_names():  # check before creating anything
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+        if "schema_version" in rows:
+            _check_version(rows["schema_version"], where)
     if not readonly:
         md.create_all(engine)
-        for table in md.sorted_tables:  # indexes added to tables of an older store
-            for index in table.indexes:
-                index.create(engine, checkfirst=True)
-    tables = set(inspect(engine).get_table_names())
-    missing = {t.name for t in md.sorted_tables} - tables
-    if backend == "sqlite" and not readonly:
-        with engine.begin() as conn:
-            for ddl in SQLITE_FTS_DDL if "articles_fts" not in tables else []:
-                conn.exec_driver_sql(ddl)
-            for ddl in SQLITE_OBSOLETE_DDL:
-                conn.exec_driver_sql(ddl)
+    missing = {t.name for t in md.sorted_tables} - set(inspect(engine).get_table_names())
     if missing:
-        raise StoreDamaged(f"not a metadata store (missing tables {sorted(missing)}): {engine.url}")
+        raise StoreDamaged(f"not a metadata store (missing tables {sorted(missing)}): {where}")
     with engine.begin() as conn:
         rows = dict(conn.execute(text("SELECT key, value FROM meta")).all())
-        if "schema_version" not in rows and not readonly:
-            conn.execute(
-                meta.insert(),
-                [
-                    {"key": "schema_version", "value": str(SCHEMA_VERSION)},
-                    {"key": "next_doc_id", "value": str(FIRST_DOC_ID)},
-                ],
-            )
+        if "schema_version" in rows:
             return
-    if rows.get("schema_version") != str(SCHEMA_VERSION):
-        raise StoreDamaged(
-            f"metadata store schema version {rows.get('schema_version')!r}, "
-            f"this code reads version {SCHEMA_VERSION}; rebuild the index"
+        if readonly:
+            raise StoreDamaged(f"not a metadata store (no schema version): {where}")
+        conn.execute(
+            meta.insert(),
+            [
+                {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                {"key": "next_doc_id", "value": str(FIRST_DOC_ID)},
+            ],
         )
+
+
+def _check_version(found: str, where: str) -> None:
+    """StoreDamaged unless ``found`` is :data:`SCHEMA_VERSION`, naming what to do."""
+    if found == str(SCHEMA_VERSION):
+        return
+    older = found.isdigit() and int(found) < SCHEMA_VERSION
+    if older:
+        raise StoreDamaged(
+            f"the metadata store {where} has schema version {found} (this pubmed-search reads "
+            f"version {SCHEMA_VERSION}): the index was built by an older pubmed-search and must "
+            f"be rebuilt: {REBUILD}"
+        )
+    raise StoreDamaged(
+        f"the metadata store {where} has schema version {found!r} (this pubmed-search reads "
+        f"version {SCHEMA_VERSION}): it was written by a newer pubmed-search; use that "
+        f"version, or rebuild the index: {REBUILD}"
+    )

