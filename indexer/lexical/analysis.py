@@ -7,9 +7,15 @@ changing :data:`DEFAULT` never changes what an existing index means.
 Tokens (``token="bio"``, the default): runs of letters and digits; a hyphenated compound
 stays one token when one of its parts holds a digit, so ``COVID-19``, ``IL-6``,
 ``SARS-CoV-2``, ``5-HT`` and ``IL-1β`` match themselves and a bare ``19`` or ``6`` does not
-match them, while ``long-term`` is the two tokens ``long`` and ``term``. ``token="words"`` is
-the previous definition (every hyphen separates). The pattern is the same string for
-Tantivy's regex tokenizer (Rust) and Python's :mod:`re` (snippets, query terms).
+match them, while ``long-term`` is the two tokens ``long`` and ``term``. After the compound's
+last part with a digit only a short letter part (up to 3 letters: ``5-HT``, ``24-h``) stays
+in it: ``COVID-19-related`` is ``covid-19`` + ``related`` (so it matches ``COVID-19``),
+``p53-dependent`` is ``p53`` + ``dependent``, ``5-year`` is ``5`` + ``year``.
+``token="words"`` is the previous definition (every hyphen separates). The pattern is the
+same string for Tantivy's regex tokenizer (Rust) and Python's :mod:`re` (snippets, query
+terms); the few characters the two engines class differently (superscripts and fractions,
+combining marks, joiners) are in neither's tokens, and both give the same tokens on every
+article of the real PubMed sample files (``tests/test_analysis.py`` checks a sample).
 
 A query's terms: its words that are not stop words (all its words when nothing else is
 left), each analysed like the index text; a hyphenated compound also matches its glued form
@@ -27,9 +33,23 @@ import tantivy
 from indexer.filters import MAX_QUERY_CHARS
 from indexer.text import STOP_WORDS, distinct
 
+# Characters Rust's regex crate and Python's re class differently as word characters
+# (Python: numeric No such as superscripts and fractions; Rust: combining marks, connector
+# punctuation, joiners, enclosed letters): neither engine puts them in a token.
+_UNSHARED = (
+    r"\u00b2\u00b3\u00b9\u00bc-\u00be\u0300-\u036f\u0483-\u0489\u0591-\u05c7"
+    r"\u1ab0-\u1aff\u1dc0-\u1dff\u200c\u200d\u203f\u2040\u2054\u2070-\u209f"
+    r"\u20d0-\u20ff\u2150-\u218f\u2460-\u24ff\u2776-\u2793\u3248-\u324f\u3251-\u325f"
+    r"\u3280-\u3289\u32b1-\u32bf\ufe20-\ufe2f\ufe33\ufe34\ufe4d-\ufe4f\uff3f"
+)
+_ALNUM = rf"[^\W_{_UNSHARED}]"  # a letter or a digit
+_ALPHA = rf"[^\W\d_{_UNSHARED}]"  # a letter
+_PART = rf"{_ALPHA}*\d{_ALNUM}*"  # a part holding a digit
 PATTERNS = {
-    "bio": r"(?:[^\W_]+-)*[^\W\d_]*\d[^\W_]*(?:-[^\W_]+)*|[^\W_]+",
-    "words": r"[^\W_]+",
+    # a compound of parts joined by hyphens, one of which holds a digit; after the last
+    # such part only a short letter part (<= 3 letters: 5-HT, 24-h) stays in the token
+    "bio": rf"(?:{_ALNUM}+-)*{_PART}(?:-{_PART})*(?:-{_ALPHA}{{1,3}}\b)?|{_ALNUM}+",
+    "words": rf"{_ALNUM}+",
 }
 MAX_TERMS = 32
 TOKENIZER_NAME = "pubmed"
