@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= postgres,data,test,plot
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-scale bench-load bench-quality clean
+.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-scale bench-load bench-quality bench-analysis clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ bench-load: install
 # Real data, offline: tunes all-MiniLM-L6-v2 on the sample PubMed files (~30 min on 2 cores).
 bench-quality: install
 	$(PY) bench/quality.py $(BENCH_ARGS)
+
+# Real data, offline: the lexical text analysis grid on PubMedQA and the real PubMed files
+# (~6 min on 2 cores); BENCH_ARGS="--out results.json" keeps the figures.
+bench-analysis: install
+	$(PY) bench/analysis.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from indexer.lexical.analysis import Analysis
 from indexer.lexical.analysis import query_terms as index_terms
 from indexer.text import STOP_WORDS, WORD, distinct, terms, words
 from indexer.tune.data import BM25
@@ -37,7 +38,9 @@ def test_every_user_shares_the_definition() -> None:
     assert index_terms(query) == ["role", "vitamin", "d", "covid-19", "covid19"]
     assert query_terms(query) == ["role", "vitamin", "d", "covid-19"]
     assert BM25(["vitamin D levels", "roles of the liver"]).top(query, k=2)[0][0] == 0
-    assert index_terms("the who") == ["the", "who"]  # lexical search falls back to stop words
+    # an index that keeps stop words falls back to them; the default leaves them out
+    assert index_terms("the who", Analysis(index_stopwords=True)) == ["the", "who"]
+    assert index_terms("the who") == []
     assert query_terms("the who") == []
 
 

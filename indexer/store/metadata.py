@@ -218,24 +218,6 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sql, params).all()
 
-    def to_index(self, version: int, after_doc_id: int, limit: int) -> list[tuple[int, Article]]:
-        """(doc_id, article) of every row added at ``version`` and visible at it, by doc id."""
-        sql = text(
-            f"SELECT {ROW_COLS} FROM articles a WHERE a.added_in = :v AND "
-            "(a.removed_in IS NULL OR a.removed_in > :v) AND a.doc_id > :after "
-            "ORDER BY a.doc_id LIMIT :limit"
-        )
-        params = {"v": version, "after": after_doc_id, "limit": limit}
-        with self.engine.connect() as conn:
-            rows = conn.execute(sql, params).all()
-        return [(int(r.doc_id), stored_article(r).article) for r in rows]
-
-    def removed_ids(self, version: int) -> np.ndarray:
-        """Doc ids of every row marked removed at ``version``."""
-        return self._id_query(
-            "SELECT a.doc_id FROM articles a WHERE a.removed_in = :v", {"v": version}
-        )
-
     def count_to_embed(self, version: int, after_doc_id: int = 0) -> int:
         """How many rows :meth:`to_embed` would still return after ``after_doc_id``."""
         sql = text(f"SELECT count(*) FROM articles a WHERE {_TO_EMBED}")
