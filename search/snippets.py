@@ -91,7 +91,7 @@ def _whole_word(text: str, start: int, end: int) -> bool:
         lo -= 1
     while hi < len(text) and (text[hi] == "-" or _word_char(text[hi])):
         hi += 1
-    spans = {(m.start() + lo, m.end() + lo) for m in WORD.finditer(text[lo:hi].lower())}
+    spans = {(m.start() + lo, m.end() + lo) for m in WORD.finditer(text[lo:hi])}
     return (start, end) in spans
 
 
