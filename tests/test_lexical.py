@@ -287,3 +287,34 @@ def test_biomedical_tokens_match_themselves_not_their_digits(tmp_path: Path):
     assert found("5-HT") == {3}
     assert found("long term") == {5}
     assert found('"covid-19" OR title:(x) AND ~*^') == {1, 6}  # user text is never syntax
+
+
+def test_an_index_of_the_previous_format_is_refused_with_how_to_rebuild(
+    tmp_path: Path, tiny_index: Path
+):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from indexer.manifest import IndexDir, IndexFormatError
+    from tests.fixtures.common import REPO
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_index, old)
+    idx = IndexDir(old)
+    path = idx.version_dir(idx.current_version()) / "manifest.json"
+    data = json.loads(path.read_text())
+    data["format_version"] = 1
+    data.pop("lexical")
+    path.write_text(json.dumps(data))
+    shutil.rmtree(idx.lexical_path(idx.current_version()))
+    with pytest.raises(IndexFormatError, match="pubmed-search build --index NEW_DIR"):
+        idx.read_manifest()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pubmed_search.cli", "info", "--index", str(old)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "index format 1" in lines[0]
