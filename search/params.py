@@ -90,7 +90,7 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "q",
         "text",
-        "The query: plain words (never query syntax).",
+        "The query: plain words, or a PubMed-style expression with syntax=pubmed.",
         "query",
         max_chars=MAX_QUERY_CHARS,
         required=True,

@@ -53,6 +53,7 @@ VALUES = st.one_of(
     st.integers(min_value=1, max_value=100).map(str),
     st.sampled_from(["hybrid", "dense", "lexical", "json", "csv", "ris", "bibtex"]),
     st.sampled_from(["true", "false", "2001", "BMJ", "Review", "D001249", "Asthma"]),
+    st.sampled_from(["pubmed", "plain", " PubMed ", "PLAIN", "lucene", "asthma[ti]", "a[xx]"]),
 )
 JSON_VALUES = st.one_of(
     st.none(),
@@ -130,6 +131,18 @@ def test_fuzz_search_get_with_a_query(fuzz_client, schemas, args, q):
     """The same, but with a query present so the later parameters are reached."""
     response = fuzz_client.get("/api/search", query_string={**args, "q": q + " asthma"})
     check(response, schemas, "ResultPage")
+
+
+@FUZZ
+@given(
+    args=params_for(SEARCH_PARAMS),
+    q=st.sampled_from(NASTY) | st.text(max_size=30),
+    syntax=st.sampled_from(["pubmed", "PubMed", " pubmed\t"]),
+)
+def test_fuzz_search_get_with_pubmed_syntax(fuzz_client, schemas, args, q, syntax):
+    """Any text as a PubMed expression, with any other parameters: results or a 400."""
+    query = {**args, "q": q + " asthma[tiab]", "syntax": syntax}
+    check(fuzz_client.get("/api/search", query_string=query), schemas, "ResultPage")
 
 
 @FUZZ

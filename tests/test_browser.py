@@ -206,3 +206,40 @@ def test_bidi_override_does_not_reorder_pmid_and_year(bidi_server, browser):
     title = card.locator(".result-title a")
     assert title.evaluate("e => getComputedStyle(e).unicodeBidi") == "isolate"
     page.close()
+
+
+def test_year_chart_renders_and_facet_links_filter(server, browser):
+    """The facets without JavaScript: the inline SVG chart is drawn, a bar click keeps one
+    year, a journal click keeps one journal, and nothing trips the CSP."""
+    for javascript in (True, False):
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
+        )
+        page = context.new_page()
+        watch = Watch(page)
+        page.goto(f"{server}search?q=asthma+airway+wheeze&mode=lexical")
+        chart = page.locator("svg.year-chart")
+        assert chart.count() == 1
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 150 and box["height"] > 50  # laid out
+        bars = page.locator("svg.year-chart a.year-bar")
+        assert bars.count() > 1
+        bar_box = bars.first.locator("rect.bar").bounding_box()
+        assert bar_box is not None and bar_box["height"] >= 1
+        year = int(bars.nth(bars.count() // 2).get_attribute("data-year"))
+        bars.nth(bars.count() // 2).click()
+        page.wait_for_url(re.compile(rf"year_from={year}&year_to={year}"))
+        years = years_shown(page)
+        assert years and set(years) == {year}
+        page.go_back()
+        journal = page.locator("aside.facets .facet-values a").first
+        name = journal.inner_text()
+        journal.click()
+        page.wait_for_url(re.compile(r"journal="))
+        journals = page.locator("li.result .journal").all_inner_texts()
+        assert journals and set(journals) == {name}
+        assert page.locator("aside.facets a[aria-current=true]").inner_text() == name
+        if javascript:
+            page.screenshot(path=str(ARTIFACTS / "facets.png"), full_page=True)
+        assert watch.dialogs == [] and watch.errors == [], watch.errors
+        context.close()

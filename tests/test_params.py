@@ -189,7 +189,8 @@ def test_cli_query_options_are_the_declaration() -> None:
     options = {o.name: o for o in command.params if isinstance(o, click.Option)}
     declared = [p for p in PARAMS if p.cli]
     assert {p.name for p in declared} <= set(options)
-    assert {p.name for p in declared} == {"mode", "k", "page", *names_of("search", "filter"),
+    assert {p.name for p in declared} == {"mode", "syntax", "facets", "k", "page",
+                                          *names_of("search", "filter"),
                                           "nprobe", "ef_search"}  # fmt: skip
     for p in declared:
         option = options[p.name]
@@ -203,7 +204,7 @@ def test_cli_query_options_are_the_declaration() -> None:
             assert isinstance(option.type, click.Choice)
             assert tuple(option.type.choices) == p.choices
         elif p.kind == "bool":
-            assert option.is_flag and option.default is None
+            assert option.is_flag and option.default is p.default
     # the CLI-only options are still there
     assert {"index_dir", "model", "device", "rerank_model", "rerank_top_n", "as_json"} <= set(
         options
@@ -244,13 +245,19 @@ def _without_timing(page: dict) -> dict:
             {"--mode": "dense", "--year-from": "2000", "--mesh": "Asthma", "-k": "4"},
             {"mode": "dense", "year_from": 2000, "mesh": "Asthma", "k": 4},
         ),
+        ({"--facets": None, "--journal": "BMJ"}, {"facets": "1", "journal": "BMJ"}),
+        (
+            {"--syntax": "pubmed", "--facets": None, "--mode": "lexical"},
+            {"syntax": "pubmed", "facets": "true", "mode": "lexical"},
+        ),
     ],
 )
 def test_cli_json_is_the_api_body(tiny_index, client, args, query) -> None:
     from pubmed_search.cli import cli
 
-    text = "asthma inhaled budesonide"
-    flags = [x for item in args.items() for x in item]
+    pubmed = query.get("syntax") == "pubmed"
+    text = "asthma[tiab] AND (inhaled OR budesonide)" if pubmed else "asthma inhaled budesonide"
+    flags = [x for item in args.items() for x in item if x is not None]
     res = CliRunner().invoke(cli, ["query", "--index", str(tiny_index), *flags, "--json", text])
     assert res.exit_code == 0, res.output
     printed = json.loads(res.stdout)
@@ -260,6 +267,11 @@ def test_cli_json_is_the_api_body(tiny_index, client, args, query) -> None:
     assert set(printed) == set(served) and "results" in printed and "hits" not in printed
     assert _without_timing(printed) == _without_timing(served)
     assert printed["results"], "the comparison should cover some results"
+    assert printed["syntax"] == query.get("syntax", "plain")
+    if "facets" in query:  # the same counts, computed over the whole match set
+        assert printed["facets"]["year"] and printed["facets"]["journal"]
+    else:
+        assert printed["facets"] is None
 
 
 def test_cli_json_no_abstract_flag(tiny_index, client) -> None:

@@ -26,15 +26,18 @@ class Page(HTMLParser):
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text_parts: list[str] = []
         self._in_title = False
+        self._in_head = False
         self.title = ""
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
-        self._in_title = tag == "title"
+        self._in_head = self._in_head or tag == "head"
+        self._in_title = tag == "title" and self._in_head  # not an SVG <title>
 
     def handle_endtag(self, tag):
         self._in_title = False
+        self._in_head = self._in_head and tag != "head"
 
     def handle_data(self, data):
         self.text_parts.append(data)
@@ -71,8 +74,10 @@ def assert_inert(p: Page) -> None:
     """No markup from article text became live: only our script, no handlers, no js: URLs."""
     scripts = p.all("script")
     assert scripts == [{"src": "/static/app.js", "defer": None}]
+    charts = [a for a in p.all("svg") if a.get("class") == "year-chart"]
+    assert len(charts) <= 1 and len(p.all("svg")) == len(charts)  # only our own year chart
     for tag, attrs in p.tags:
-        assert tag not in ("img", "svg", "iframe", "object", "embed"), tag
+        assert tag not in ("img", "iframe", "object", "embed", "foreignobject"), tag
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name)
             if name in ("href", "src", "action"):

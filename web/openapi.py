@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from search.params import MAX_K, Param, params_of
+from search.params import MAX_K, SYNTAXES, Param, params_of
 from search.results import MODES
 from web.exports import EXPORTS
 
@@ -135,6 +135,25 @@ def _json_body_schema() -> dict:
     }
 
 
+def _counts(value: dict[str, Any], description: str) -> dict[str, Any]:
+    item = _obj({"value": value, "count": {"type": "integer", "minimum": 1}})
+    return {"type": "array", "items": item, "description": description}
+
+
+FACETS_SCHEMA = {
+    **_obj(
+        {
+            "year": _counts({"type": "integer"}, "Articles per publication year, by year."),
+            "journal": _counts(_STR, "The most frequent journals, most frequent first."),
+            "mesh": _counts(_STR, "The most frequent MeSH descriptors, most frequent first."),
+            "pubtype": _counts(_STR, "The most frequent publication types, most frequent first."),
+        }
+    ),
+    "description": "Counts over the whole match set (not only this page). Each value is "
+    "what the filter of the same name (journal, mesh, pubtype; year: year_from and year_to) "
+    "takes.",
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         **_obj(
@@ -202,6 +221,15 @@ SCHEMAS: dict[str, Any] = {
             "model": {**_STR, "description": "Model that ranked the results (bm25: lexical)."},
             "version": {"type": "integer", "minimum": 0},
             "filters": {"type": "object"},
+            "syntax": {
+                "type": "string",
+                "enum": list(SYNTAXES),
+                "description": "How q was read: plain words, or a PubMed-style expression.",
+            },
+            "facets": {
+                "anyOf": [{"$ref": REF + "Facets"}, {"type": "null"}],
+                "description": "With facets=true: counts over the whole match set; else null.",
+            },
             "results": {"type": "array", "items": {"$ref": REF + "Result"}},
         }
     ),
@@ -250,6 +278,7 @@ SCHEMAS: dict[str, Any] = {
             "package_version": _STR,
         }
     ),
+    "Facets": FACETS_SCHEMA,
     "SearchRequest": _json_body_schema(),
 }
 SCHEMAS["SimilarPage"] = {
@@ -275,7 +304,10 @@ def _page_responses(ref: str) -> dict:
         }
     return {
         "200": {"description": "One page of results.", "content": content},
-        "400": _error("A parameter is invalid; the message names it."),
+        "400": _error(
+            "A parameter is invalid; the message names it (a malformed syntax=pubmed "
+            "expression: syntax: <what> at position <offset in q>)."
+        ),
         "404": _error("No such article."),
         "500": _error("Unexpected server error."),
         "default": _error("Any other error (405, 413, ...): the same shape."),

@@ -51,6 +51,8 @@ class SearchParams:
 
     q: str = ""
     mode: str = PARAM["mode"].default
+    syntax: str = PARAM["syntax"].default  # plain words, or a PubMed-style expression
+    facets: bool = PARAM["facets"].default  # also count the match set by year, journal, ...
     k: int = PARAM["k"].default
     page: int = PARAM["page"].default
     format: str = PARAM["format"].default
@@ -59,13 +61,22 @@ class SearchParams:
     nprobe: int | None = None  # IVF lists to probe (None: the index's own setting)
     ef_search: int | None = None  # HNSW search breadth (None: the index's own setting)
 
-    def query_args(self, **changes: Any) -> dict[str, Any]:
-        """The non-default parameters as URL query arguments (for pagination and exports)."""
+    def query_args(
+        self, *, facets_default: bool = PARAM["facets"].default, **changes: Any
+    ) -> dict[str, Any]:
+        """The non-default parameters as URL query arguments (for pagination and exports).
+
+        ``facets_default``: the default of the page the links lead to (the API's is off, the
+        web UI's on), so ``facets`` is written only when it differs. A change to ``None``
+        drops the argument.
+        """
         f = self.filters
         has_abstract = None if f.has_abstract is None else str(f.has_abstract).lower()
         args: dict[str, Any] = {
             "q": self.q or None,
-            "mode": None if self.mode == "hybrid" else self.mode,
+            "mode": None if self.mode == PARAM["mode"].default else self.mode,
+            "syntax": None if self.syntax == PARAM["syntax"].default else self.syntax,
+            "facets": None if self.facets == facets_default else ("1" if self.facets else "0"),
             "rerank": "1" if self.rerank else None,
             "k": None if self.k == PARAM["k"].default else self.k,
             "page": None if self.page == 1 else self.page,

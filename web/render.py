@@ -1,4 +1,5 @@
-"""Template helpers: safe highlighting, outbound URLs, pagination, example queries.
+"""Template helpers: safe highlighting, outbound URLs, pagination, example queries, the
+facets' year chart.
 
 Article text is untrusted. It reaches HTML only through Jinja's autoescape or through
 :func:`highlight`, which escapes every piece of text itself and adds nothing but ``<mark>``.
@@ -6,13 +7,14 @@ Article text is untrusted. It reaches HTML only through Jinja's autoescape or th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from search.params import MAX_DEPTH, MAX_PAGE, PARAM, TRUE_WORDS
+from search.params import FALSE_WORDS, MAX_DEPTH, MAX_PAGE, PARAM, TRUE_WORDS
 
 EXAMPLE_QUERIES = (
     "inhaled corticosteroids for asthma exacerbations",
@@ -27,6 +29,20 @@ MODE_LABELS = {
     "lexical": "Keywords (BM25)",
 }
 """How the search form names the declared modes (a mode without a label shows its name)."""
+SYNTAX_LABELS = {"pubmed": "PubMed syntax"}
+"""The search form's toggle of each non-default syntax (``search.params.SYNTAXES``)."""
+SYNTAX_EXAMPLES = (
+    "asthma[ti] AND 2015:2024[dp]",
+    '"heart failure"[tiab] AND Review[pt]',
+    "diabetes[mh] NOT insulin*",
+)
+FACET_LABELS = {
+    "journal": ("Journals", "Any journal"),
+    "mesh": ("MeSH descriptors", "Any MeSH descriptor"),
+    "pubtype": ("Publication types", "Any publication type"),
+}
+"""The facet lists the results page shows, in order (heading, the link that clears the
+filter): each facet name is the filter its values set."""
 
 
 def page_sizes() -> list[str]:
@@ -88,6 +104,74 @@ def pagination(page: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+CHART_WIDTH, CHART_HEIGHT = 240, 112
+CHART_TOP, CHART_BOTTOM, CHART_LEFT, CHART_RIGHT = 12, 18, 2, 2
+MAX_CHART_SPAN = 150
+"""Years from the first to the last: up to this span the chart keeps gaps for years without
+articles; beyond it the years with articles stand side by side."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    year: int
+    count: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}: {self.count:,} article{'' if self.count == 1 else 's'}"
+
+
+def year_chart(years: Sequence[Mapping[str, int]]) -> dict[str, Any] | None:
+    """The geometry of the "Results by year" bar chart (SVG user units): one bar per year
+    with articles, its height proportional to its count; None when there is no year.
+
+    ``years``: the facets' ``year`` list (``{"value", "count"}``, ascending by year).
+    """
+    counts = [(int(y["value"]), int(y["count"])) for y in years if int(y["count"]) > 0]
+    if not counts:
+        return None
+    first, last = counts[0][0], counts[-1][0]
+    gaps = last - first < MAX_CHART_SPAN
+    slots = last - first + 1 if gaps else len(counts)
+    top = max(n for _, n in counts)
+    inner_w = CHART_WIDTH - CHART_LEFT - CHART_RIGHT
+    inner_h = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    slot = inner_w / slots
+    gap = slot * 0.15 if slot >= 3 else 0.0
+    bars = []
+    for i, (year, count) in enumerate(counts):
+        height = max(1.0, inner_h * count / top)
+        index = year - first if gaps else i
+        bars.append(
+            Bar(
+                year=year,
+                count=count,
+                x=round(CHART_LEFT + index * slot + gap / 2, 2),
+                y=round(CHART_TOP + inner_h - height, 2),
+                width=round(max(slot - gap, 0.5), 2),
+                height=round(height, 2),
+            )
+        )
+    total = sum(n for _, n in counts)
+    summary = ", ".join(b.label for b in bars)
+    return {
+        "bars": bars,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "baseline": CHART_HEIGHT - CHART_BOTTOM,
+        "first": first,
+        "last": last,
+        "top": top,
+        "total": total,
+        "summary": f"Results by year, {first} to {last}: {summary}.",
+        "label_y": CHART_HEIGHT - 5,
+    }
+
+
 def register(app: Any) -> None:
     app.add_template_filter(highlight, "highlight")
     app.add_template_filter(doi_url, "doi_url")
@@ -99,3 +183,8 @@ def register(app: Any) -> None:
     app.add_template_global(MODE_LABELS, "mode_labels")
     app.add_template_global(page_sizes(), "page_sizes")
     app.add_template_global(TRUE_WORDS, "true_words")
+    app.add_template_global(FALSE_WORDS, "false_words")
+    app.add_template_global(SYNTAX_LABELS, "syntax_labels")
+    app.add_template_global(SYNTAX_EXAMPLES, "syntax_examples")
+    app.add_template_global(FACET_LABELS, "facet_labels")
+    app.add_template_global(year_chart, "year_chart")

@@ -30,6 +30,8 @@ def search_page(engine: SearchEngine, params: SearchParams) -> dict[str, Any]:
         rerank=params.rerank,
         nprobe=params.nprobe,
         ef_search=params.ef_search,
+        syntax=params.syntax,
+        facets=params.facets,
     )
     return page_dict(response)
 

@@ -1,16 +1,22 @@
 """The web UI: server-rendered pages over the same service functions as the API.
 
 Views only parse, call ``web.service`` and render; the templates only display. Everything
-works without JavaScript (forms are plain GET forms; exports are links to the API).
+works without JavaScript (forms are plain GET forms; exports are links to the API; the
+facets' year chart is inline SVG drawn on the server, its bars and the facet values links).
+
+The UI shows facets unless asked not to (``facets=0``); the API counts them only when asked.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from search.params import params_of
+from indexer.errors import InvalidParameter
+from indexer.lexical.syntax import QuerySyntaxError
+from search.params import ANY_WORDS, params_of
 from search.results import NotFound
 from web.api import engine
 from web.params import ParamError, SearchParams, parse_params, parse_pmid
@@ -22,6 +28,8 @@ FORM_PARAMS = tuple(
     p.name for p in params_of("search") if p.group in ("query", "filter") or p.name == "k"
 )
 """The declared parameters the search form shows (not page, format or the index knobs)."""
+UI_FACETS = True
+"""The UI's default of ``facets`` (the API's, declared in search.params, is off)."""
 
 
 @bp.app_context_processor
@@ -43,19 +51,40 @@ def _render(template: str, status: int = 200, **context: Any) -> Response:
     return Response(render_template(template, **context), status=status, mimetype="text/html")
 
 
+def _syntax_error(params: Any, error: InvalidParameter) -> dict[str, Any] | None:
+    """Where a malformed expression went wrong: the query split at the error's position."""
+    if not isinstance(error, QuerySyntaxError):
+        return None
+    at = max(0, min(error.position, len(params.q)))
+    return {"before": params.q[:at], "at": params.q[at : at + 1], "after": params.q[at + 1 :]}
+
+
 def _search_view() -> Response:
     args = _ui_args()
     form = {key: args.get(key, "") for key in FORM_PARAMS}
     reranker = reranker_name(engine())
-    shown = {"form": form, "reranker": reranker}
+    shown = {"form": form, "reranker": reranker, "params": None, "page": None, "link": None}
     if not args.get("q", "").strip():
-        return _render("search.html", params=None, page=None, error=None, **shown)
+        return _render("search.html", error=None, **shown)
+    if str(args.get("facets", "")).strip().lower() in ANY_WORDS:
+        args["facets"] = "1" if UI_FACETS else "0"
     try:
         params = parse_params(args, can_rerank=reranker is not None)
     except ParamError as e:
-        return _render("search.html", status=400, params=None, page=None, error=str(e), **shown)
-    page = search_page(engine(), params)
-    return _render("search.html", params=params, page=page, error=None, **shown)
+        return _render("search.html", status=400, error=str(e), **shown)
+    # links from this page: its parameters with changes, facets written only when off
+    shown["link"] = partial(params.query_args, facets_default=UI_FACETS)
+    try:
+        page = search_page(engine(), params)
+    except InvalidParameter as e:  # the engine's own checks: a malformed expression, ...
+        return _render(
+            "search.html",
+            status=400,
+            error=str(e),
+            syntax_error=_syntax_error(params, e),
+            **{**shown, "params": params},
+        )
+    return _render("search.html", error=None, **{**shown, "params": params, "page": page})
 
 
 @bp.get("/")

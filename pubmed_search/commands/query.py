@@ -80,6 +80,33 @@ def _print_text(response) -> None:
             click.echo(" " * 5 + line)
     if not response.hits:
         click.echo("no results")
+    if response.facets is not None:
+        _print_facets(response.facets)
+
+
+FACET_NAMES = (("journal", "journals"), ("mesh", "MeSH"), ("pubtype", "publication types"))
+FACET_LINE = 96
+
+
+def _facet_line(label: str, items: list[str]) -> str:
+    """``label: a 3, b 2, ...`` cut to one terminal line."""
+    line = f"{label}: " + (", ".join(items) if items else "-")
+    return line if len(line) <= FACET_LINE else line[: FACET_LINE - 1] + "…"
+
+
+def _print_facets(facets) -> None:
+    """The facet counts, one line each: years (ranges of consecutive years collapsed into
+    ``first-last``), then the top journals, MeSH descriptors and publication types."""
+    click.echo("\nfacets (whole match set):")
+    years = [f"{y} {n}" for y, n in facets.years]
+    if len(years) > 12:
+        first, last = facets.years[0][0], facets.years[-1][0]
+        peak = max(facets.years, key=lambda x: (x[1], x[0]))
+        years = [f"{first}-{last}, {len(facets.years)} years, most in {peak[0]} ({peak[1]})"]
+    click.echo("  " + _facet_line("years", years))
+    for name, label in FACET_NAMES:
+        items = [f"{terminal_safe(v)} {n}" for v, n in getattr(facets, name)]
+        click.echo("  " + _facet_line(label, items))
 
 
 @click.command("query", cls=Command)
@@ -112,6 +139,8 @@ def _print_text(response) -> None:
 def command(
     index_dir: str,
     mode: str,
+    syntax: str,
+    facets: bool,
     k: int,
     page: int,
     year_from: int | None,
@@ -130,7 +159,9 @@ def command(
     ef_search: int | None = None,
 ) -> None:
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
-    journal, title, snippet)."""
+    journal, title, snippet); with --facets, the counts by year, journal, MeSH descriptor
+    and publication type after them. With --syntax pubmed, TEXT is a PubMed-style
+    expression, e.g. 'asthma[ti] AND 2015:2024[dp]'."""
     from indexer.filters import Filters
     from search import ModelMismatchError, SearchEngine
     from search.pages import page_dict
@@ -179,6 +210,8 @@ def command(
             rerank=bool(rerank_model),
             nprobe=nprobe,
             ef_search=ef_search,
+            syntax=syntax,
+            facets=facets,
         )
     finally:
         engine.close()
