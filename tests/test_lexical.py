@@ -318,3 +318,45 @@ def test_an_index_of_the_previous_format_is_refused_with_how_to_rebuild(
     assert proc.returncode == 3
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "index format 1" in lines[0]
+
+
+def _segment_files(lexical: Path) -> set[str]:
+    """Every file name that the index's meta.json needs (its segments and their deletes)."""
+    import json
+
+    meta = json.loads((lexical / "meta.json").read_text())
+    need = set()
+    for seg in meta["segments"]:
+        uid = seg["segment_id"].replace("-", "")
+        need |= {p.name for p in lexical.glob(f"{uid}.*") if not p.name.endswith(".del")}
+        if seg.get("deletes"):
+            need.add(f"{uid}.{seg['deletes']['opstamp']}.del")
+    return need
+
+
+def test_old_versions_lexical_files_are_collected(tmp_path: Path, tiny_model_dir: Path):
+    from indexer.build import build
+    from indexer.manifest import IndexDir
+    from tests.fixtures.indexes import synthetic_articles, write_jsonl
+    from tests.test_build import settings_for
+
+    base = synthetic_articles(40, seed=21)
+    files = [write_jsonl(tmp_path / "base.jsonl", base)]
+    for i in range(2):  # two updates: a revision and a deletion each, and new articles
+        rows = [dict(base[i], version=2, title=f"Revised {i}"), {"delete": base[10 + i]["pmid"]}]
+        rows += synthetic_articles(5, seed=30 + i, first_pmid=9000 + 10 * i)
+        files.append(write_jsonl(tmp_path / f"update{i}.jsonl", rows))
+    index_dir = tmp_path / "index"
+    for f in files:
+        build(index_dir, [f], settings_for(tiny_model_dir))
+    idx = IndexDir(index_dir)
+    assert idx.published_versions() == [2, 3]  # keep_versions=2: version 1 is gone
+    assert not idx.version_dir(1).exists()
+    for v in (2, 3):
+        lexical = idx.lexical_path(v)
+        on_disk = {p.name for p in lexical.iterdir() if p.is_file()}
+        on_disk -= {"meta.json", ".managed.json", ".tantivy-meta.lock", ".tantivy-writer.lock"}
+        assert on_disk == _segment_files(lexical)  # nothing orphaned, nothing missing
+    reader = LexicalIndex(idx.lexical_path(3), DEFAULT_ANALYSIS)
+    assert reader.num_docs == 40 - 2 + 10
+    assert not (index_dir / ".build").exists()
