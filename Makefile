@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= postgres,data,test,plot
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-scale bench-load bench-quality bench-analysis clean
+.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-encode: install
 
 bench-search: install
 	$(PY) bench/search.py
+
+# Resampled real texts, 100k and 1M articles (built once into the cache): product vs Tantivy vs FTS5.
+bench-lexical: install
+	$(PY) bench/lexical.py $(BENCH_ARGS)
 
 bench-scale: install
 	$(PY) bench/scale.py

@@ -23,7 +23,12 @@ from indexer import durable  # noqa: E402
 from indexer.samples import default_cache_dir  # noqa: E402
 from tests.fixtures.models import save_bert, train_wordpiece  # noqa: E402
 
-CORPUS = REPO.parent / "shared" / "data" / "pubmedqa" / "corpus.jsonl"
+_CORPUS_NAME = Path("shared") / "data" / "pubmedqa" / "corpus.jsonl"
+# beside the repository, or beside the main checkout when this is a worktree of it
+CORPUS = next(
+    (d / _CORPUS_NAME for d in REPO.parents if (d / _CORPUS_NAME).is_file()),
+    REPO.parent / _CORPUS_NAME,
+)
 BIOLINKBERT_SHAPE = {
     "hidden": 768,
     "layers": 12,
