@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from indexer.errors import InvalidParameter
@@ -98,3 +99,22 @@ def test_facets_count_the_whole_match_set(web_engine, tiny_corpus, syntax: str):
     assert dict(facets.mesh) == dict(mesh)
     assert [n for _, n in facets.journal] == sorted((n for _, n in facets.journal), reverse=True)
     assert web_engine.search(query, k=5, syntax=syntax).facets is None  # only when asked
+
+
+@pytest.mark.parametrize("syntax", ["plain", "pubmed"])
+def test_both_ways_of_checking_candidates_agree(web_engine, monkeypatch, syntax: str):
+    from search import state
+
+    query = "asthma inhaled" if syntax == "plain" else "asthma[tiab] OR stroke[ti]"
+    f = Filters(journal="BMJ", year_from=1995)
+    small = web_engine.search(query, k=20, mode="dense", filters=f, syntax=syntax)
+    monkeypatch.setattr(state, "SUBSET_MATCH_MAX", 0)  # every check goes to Tantivy
+    big = web_engine.search(query, k=20, mode="dense", filters=f, syntax=syntax)
+    assert [(h.pmid, h.score) for h in big.hits] == [(h.pmid, h.score) for h in small.hits]
+    assert big.total == small.total > 0
+    ids = np.arange(0, 200)
+    sel = state.Selection(f, query if syntax == "pubmed" else None)
+    via_tantivy = web_engine.state.matching(sel, ids)
+    monkeypatch.setattr(state, "SUBSET_MATCH_MAX", 10**9)
+    assert via_tantivy.tolist() == web_engine.state.matching(sel, ids).tolist()
+    assert len(via_tantivy) > 0
