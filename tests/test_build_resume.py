@@ -88,6 +88,18 @@ def lexical_snapshot(index_dir: Path) -> dict[str, list[tuple[int, float]]]:
         store.close()
 
 
+def assert_same_lexical(got: dict, want: dict) -> None:
+    """The same matches with the same BM25 scores, up to the collection statistics of deleted
+    revisions, which count until Tantivy merges their segment (its merges run in the
+    background, so whether one purged them differs between two builds of the same inputs)."""
+    assert sorted(got) == sorted(want)
+    for q, hits in want.items():
+        assert {p for p, _ in got[q]} == {p for p, _ in hits}, q
+        scores = dict(got[q])
+        for pmid, score in hits:
+            assert scores[pmid] == pytest.approx(score, rel=0.02), (q, pmid)
+
+
 def assert_same(got: dict[int, np.ndarray], want: dict[int, np.ndarray]) -> None:
     assert sorted(got) == sorted(want)
     for pmid, vec in want.items():
@@ -114,7 +126,7 @@ def test_killed_update_resumes_to_the_same_index(
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert_same(snapshot(index_dir), reference[0])
-    assert lexical_snapshot(index_dir) == reference[1]
+    assert_same_lexical(lexical_snapshot(index_dir), reference[1])
     assert not (index_dir / ".build").exists()
 
 
