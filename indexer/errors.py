@@ -5,7 +5,8 @@ attributes say what it means outside Python, read in one place each:
 
 ``status``
     The HTTP status the web API answers with (``web/errors.py``). Below 500 the message is
-    shown to the client; from 500 up it is logged and the client gets a generic message.
+    shown to the client; from 500 up it is logged and the client gets a generic message,
+    unless the class is ``public`` (``Busy``: a 503 whose message says when to retry).
 ``exit_code``
     The CLI's exit status (``pubmed_search/cli.py``), which prints ``Error: <message>`` on
     stderr as one line, never a traceback.
@@ -51,6 +52,7 @@ class PubmedSearchError(Exception):
 
     status: int = 500
     exit_code: int = EXIT_FAILURE
+    public: bool = False  # from 500 up, True shows the message to API clients anyway
 
 
 class InvalidParameter(PubmedSearchError, ValueError):
@@ -72,6 +74,21 @@ class DamagedIndex(PubmedSearchError):
     read: restore or rebuild the index. HTTP 500, exit 3."""
 
     exit_code = EXIT_DAMAGED
+
+
+class Busy(PubmedSearchError):
+    """The server is at its limit for this kind of work (the re-ranking queue is full, or the
+    request's deadline passed): retry after ``retry_after`` seconds, or ask for less. HTTP 503
+    with a ``Retry-After`` header; unlike other 5xx errors the message is shown (it says what
+    to do, and holds no internal detail). Exit 4."""
+
+    status = 503
+    exit_code = EXIT_UNAVAILABLE
+    public = True
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 class Unavailable(PubmedSearchError):

@@ -11,6 +11,9 @@
 - ``RERANK_MODEL``: a cross-encoder (directory or hub id) that searches may ask for with
   ``rerank=true`` (default None: re-ranking unavailable).
 - ``RERANK_TOP_N``: how many top candidates the cross-encoder re-ranks (default 50).
+- ``RERANK_MAX_TOKENS``, ``RERANK_QUEUE``, ``RERANK_TIMEOUT``: the cross-encoder's
+  :class:`~search.rerank.RerankLimits` (defaults 25,600 tokens per request, 1 waiting
+  request, 30 s); beyond them a search with ``rerank`` answers 503 with ``Retry-After``.
 - ``ENGINE``: an already open ``SearchEngine`` to serve instead of opening ``INDEX_DIR``.
 """
 
@@ -32,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "RELOAD_INTERVAL": 5.0,
     "RERANK_MODEL": None,
     "RERANK_TOP_N": 50,
+    "RERANK_MAX_TOKENS": 50 * 512,
+    "RERANK_QUEUE": 1,
+    "RERANK_TIMEOUT": 30.0,
     "ENGINE": None,
 }
 
@@ -54,7 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         engine = SearchEngine.open(
             app.config["INDEX_DIR"],
             model=app.config["MODEL"],
-            reranker=app.config["RERANK_MODEL"] or None,
+            reranker=_reranker(app.config),
             rerank_top_n=int(app.config["RERANK_TOP_N"]),
         )
     app.extensions[EXTENSION] = engine
@@ -71,3 +77,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     security.register(app)
     return app
+
+
+def _reranker(config: Any) -> Any:
+    """The configured cross-encoder, loaded with the server's limits (None without one)."""
+    if not config["RERANK_MODEL"]:
+        return None
+    from search.rerank import CrossEncoderReranker, RerankLimits
+
+    limits = RerankLimits(
+        max_tokens=config["RERANK_MAX_TOKENS"],
+        queue=config["RERANK_QUEUE"],
+        timeout=config["RERANK_TIMEOUT"],
+    ).validate(int(config["RERANK_TOP_N"]))
+    return CrossEncoderReranker.load(config["RERANK_MODEL"], limits=limits)

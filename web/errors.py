@@ -3,9 +3,12 @@
 Every failure under ``/api`` (a bad parameter, an unknown PMID, Flask's own 404/405/413, an
 unexpected exception) leaves as that JSON; elsewhere the same status and message are
 rendered as an HTML page. The status of the product's own errors is their ``status``
-attribute (``indexer/errors.py``): below 500 their message is shown to the client; from 500
-up, and for any other exception (500), the failure is logged and the client gets a generic
-message: no stack trace or internal detail ever reaches the client.
+attribute (``indexer/errors.py``): below 500 (or when the error is ``public``, as ``Busy``)
+their message is shown to the client; from 500 up, and for any other exception (500), the
+failure is logged and the client gets a generic message: no stack trace or internal detail
+ever reaches the client. An error with a ``retry_after`` (``Busy``: 503) also sends
+``Retry-After``. Errors waitress answers before the app sees a request (400, 413, 431)
+take the same shape in ``web.server``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def wants_json() -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, retry_after: int | None = None) -> Response:
     if wants_json():
         response = jsonify(error_body(status, message))
     else:
@@ -50,13 +53,15 @@ def error_response(status: int, message: str) -> Response:
             mimetype="text/html",
         )
     response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(int(retry_after))
     return response
 
 
 def _classify(error: Exception) -> tuple[int, str]:
     """(status, message to show) of an exception raised while handling a request."""
     if isinstance(error, PubmedSearchError):
-        if error.status < 500:
+        if error.status < 500 or error.public:
             log.info("refused %s: %s", request.full_path, error)
             return error.status, str(error)
         log.error("%s on %s: %s", type(error).__name__, request.full_path, error)
@@ -79,7 +84,7 @@ def handle_http(error: HTTPException) -> Response:
 def handle_exception(error: Exception) -> Response:
     if isinstance(error, HTTPException):
         return handle_http(error)
-    return error_response(*_classify(error))
+    return error_response(*_classify(error), retry_after=getattr(error, "retry_after", None))
 
 
 def register(app: Flask) -> None:
