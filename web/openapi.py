@@ -296,6 +296,15 @@ def _error(description: str) -> dict:
     return {"description": description, "content": _json("Error")}
 
 
+BUSY = {
+    **_error(
+        "rerank=true while the re-ranking queue is full, or the request ran out of time: "
+        "retry after Retry-After seconds, or search without rerank."
+    ),
+    "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+}
+
+
 def _page_responses(ref: str) -> dict:
     content = _json(ref)
     for fmt, (content_type, _, _) in EXPORTS.items():
@@ -310,7 +319,7 @@ def _page_responses(ref: str) -> dict:
         ),
         "404": _error("No such article."),
         "500": _error("Unexpected server error."),
-        "default": _error("Any other error (405, 413, ...): the same shape."),
+        "default": _error("Any other error (405, 413, 431, ...): the same shape."),
     }
 
 
@@ -318,7 +327,7 @@ def _page_responses(ref: str) -> dict:
 def openapi_document() -> dict[str, Any]:
     errors = {
         "500": _error("Unexpected server error."),
-        "default": _error("Any other error (405, 413, ...): the same shape."),
+        "default": _error("Any other error (405, 413, 431, ...): the same shape."),
     }
     return {
         "openapi": "3.1.0",
@@ -327,7 +336,7 @@ def openapi_document() -> dict[str, Any]:
             "title": "pubmed-search",
             "version": "1",
             "description": "Semantic, lexical and hybrid search over PubMed abstracts. Every "
-            "error (400, 404, 405, 413, 500) has the Error shape.",
+            "error (400, 404, 405, 413, 431, 500, 503) has the Error shape.",
         },
         "paths": {
             "/api/search": {
@@ -335,7 +344,7 @@ def openapi_document() -> dict[str, Any]:
                     "operationId": "search",
                     "summary": "Search articles.",
                     "parameters": SEARCH_PARAMS,
-                    "responses": _page_responses("ResultPage"),
+                    "responses": {**_page_responses("ResultPage"), "503": BUSY},
                 },
                 "post": {
                     "operationId": "searchPost",
@@ -344,6 +353,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         **_page_responses("ResultPage"),
                         "413": _error("Body over the size limit."),
+                        "503": BUSY,
                     },
                 },
             },
