@@ -95,6 +95,7 @@ class Manifest:
     inputs: list[str] = field(default_factory=list)
     built_in: str | None = None  # the index directory's absolute path when it was built
     lexical: dict[str, Any] = field(default_factory=dict)  # indexer.lexical.Analysis
+    ledger: list[dict[str, Any]] = field(default_factory=list)  # indexer.build.ledger
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -28,6 +28,7 @@ import numpy as np
 
 from indexer import durable
 from indexer.build.errors import NotAnIndexDirectory
+from indexer.build.replace import article_pmids, save_pmids
 from indexer.build.settings import BuildSettings
 from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.models.encoder import Encoder
@@ -155,11 +156,13 @@ def ingest(
     batch_size: int,
     reader: Callable[[Path, SourceStats], Iterator] = iter_records,
     strict: bool = False,
+    pmids_of: Callable[[str], Path] | None = None,
 ) -> SourceStats:
     """Apply the records of ``inputs`` at ``state.staging``, skipping those a checkpoint holds.
 
     A file that breaks off is recorded in ``state.files_failed`` (module docstring); with
-    ``strict`` its :class:`SourceError` is raised instead."""
+    ``strict`` its :class:`SourceError` is raised instead. ``pmids_of(file key)``: where to
+    save the PMIDs of each file's articles once it is done (a replacing build's sweep)."""
     total = SourceStats()
     for path in inputs:
         key = file_key(path)
@@ -180,8 +183,11 @@ def ingest(
         if not strict:
             records = _until_error(records, failure)
         seen = 0
+        pmids: list[int] = []
         for batch in _batches(records, batch_size):
             seen += len(batch)
+            if pmids_of is not None:
+                pmids.extend(article_pmids(batch))
             if seen <= done:
                 continue
             if seen - len(batch) < done:  # part of this batch was applied before the kill
@@ -200,6 +206,8 @@ def ingest(
                 seen,
             )
             state.files_failed[key] = [str(path), reason]
+        if pmids_of is not None:
+            save_pmids(pmids_of(key), pmids)
         state.files_complete.append(key)
         state.skipped += stats.skipped
         state.controls_dropped += stats.controls_dropped

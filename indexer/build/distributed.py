@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 
 from indexer.build.checkpoint import chunks_progress, write_chunk
-from indexer.build.pipeline import BuildError, BuildSummary, build
+from indexer.build.errors import BuildError
+from indexer.build.pipeline import build
 from indexer.build.settings import BuildSettings
+from indexer.build.summary import BuildSummary
 from indexer.errors import Unavailable
 from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.models.encoder import Encoder, EncoderConfig

@@ -25,13 +25,11 @@ The checkpoints of steps 1 to 3 (``.build/state.json``, ``.build/chunks/``) are 
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,19 +37,22 @@ from typing import Any
 import numpy as np
 import sqlalchemy.exc
 
+from indexer.build import ledger
 from indexer.build.checkpoint import (
-    BuildState,
-    check_owned,
     encode_chunks,
     failed_files,
+    file_key,
     ingest,
     load_chunks,
     open_state,
     remove_build_dir,
 )
-from indexer.build.errors import BuildError, NotAnIndexDirectory
+from indexer.build.errors import BuildError
 from indexer.build.lexical import index_lexical, place
+from indexer.build.lock import index_lock
+from indexer.build.replace import pmids_file, sweep
 from indexer.build.settings import BuildSettings
+from indexer.build.summary import BuildSummary, summarise
 from indexer.ingest.sources import iter_records
 from indexer.lexical import DEFAULT_ANALYSIS, Analysis
 from indexer.manifest import EncoderInfo, IndexDir, Manifest
@@ -65,88 +66,7 @@ from indexer.vectors.types import resolve_factory, train_sample_size
 log = logging.getLogger(__name__)
 
 
-__all__ = ["BuildError", "BuildSummary", "NotAnIndexDirectory", "build"]
-
-LOCK_TEXT = "pubmed-search build lock\n"  # written into a new .build.lock: the directory is ours
-
-
-@dataclass
-class BuildSummary:
-    version: int | None
-    published: bool
-    applied: dict[str, int]
-    embedded: int
-    skipped: int
-    seconds: float
-    articles: int = 0
-    vectors: int = 0
-    # (path, reason) of each input file that broke off; its earlier records were indexed
-    failed_files: list[tuple[str, str]] = field(default_factory=list)
-    controls_dropped: int = 0
-
-    def line(self) -> str:
-        a = self.applied
-        where = f"version {self.version}" if self.published else "nothing new to publish"
-        controls = (
-            f"control characters dropped {self.controls_dropped}, " if self.controls_dropped else ""
-        )
-        return (
-            f"{where}: added {a.get('added', 0)}, replaced {a.get('replaced', 0)}, "
-            f"deleted {a.get('deleted', 0)}, unchanged {a.get('unchanged', 0)}, "
-            f"skipped {self.skipped}, {controls}not embedded {a.get('not_embeddable', 0)}; "
-            f"embedded {self.embedded}; {self.articles} articles, {self.vectors} vectors "
-            f"in {self.seconds:.1f}s"
-            + (
-                f"; {len(self.failed_files)} input file(s) FAILED: "
-                + ", ".join(p for p, _ in self.failed_files)
-                if self.failed_files
-                else ""
-            )
-        )
-
-
-def _check_index_dir(idx: IndexDir) -> None:
-    """Refuse (:class:`NotAnIndexDirectory`, before anything is written) an ``--index`` that is
-    neither new, empty, an index (CURRENT) nor a build in progress of ours."""
-    root = idx.root
-    if not (root.exists() or root.is_symlink()):
-        return
-    if not root.is_dir():
-        raise NotAnIndexDirectory(root, "it is not a directory")
-    check_owned(idx.build_dir)  # a .build/ that is not ours is never used nor deleted
-    if idx.current_file.exists() or idx.build_dir.exists():
-        return
-    try:
-        if idx.lock_file.read_text().startswith(LOCK_TEXT):
-            return  # a build of ours started here and stopped before its first checkpoint
-    except (OSError, UnicodeDecodeError):
-        pass
-    entries = sorted(p.name for p in root.iterdir())
-    if entries:
-        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
-        raise NotAnIndexDirectory(
-            root,
-            f"it is not empty ({len(entries)} entries: {shown}) and is not a pubmed-search "
-            "index (no CURRENT file, no build in progress)",
-        )
-
-
-def _make_lock_file(path: Path) -> None:
-    if not path.exists():
-        path.write_text(LOCK_TEXT)
-
-
-@contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise BuildError(f"another build is running on {path.parent} (lock {path})") from e
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+__all__ = ["build"]
 
 
 def _check_compatible(prev: Manifest, info: EncoderInfo, store_url: str) -> None:
@@ -247,13 +167,13 @@ def build(
     for p in paths:
         if not p.is_file():
             raise BuildError(f"input {p} does not exist or is not a file")
-    idx = IndexDir(index_dir)
-    _check_index_dir(idx)
-    try:
-        idx.root.mkdir(parents=True, exist_ok=True)
-        _make_lock_file(idx.lock_file)
-    except OSError as e:
-        raise BuildError(f"cannot write to index directory {idx.root}: {e}") from e
+    with index_lock(index_dir) as idx:
+        return _build_in(idx, paths, settings, started, runner)
+
+
+def _build_in(
+    idx: IndexDir, paths: list[Path], settings: BuildSettings, started: float, runner: Any
+) -> BuildSummary:
     published = idx.current_version()
     existing = _located(idx.read_manifest(published), idx, settings) if published else None
     settings = settings.resolved(existing)
@@ -273,8 +193,7 @@ def build(
         **query_info,
     )
     try:
-        with _build_lock(idx.lock_file):
-            return _build_locked(idx, paths, settings, encoder, info, started, runner)
+        return _build_locked(idx, paths, settings, encoder, info, started, runner)
     except (OSError, sqlalchemy.exc.OperationalError) as e:
         detail = getattr(e, "orig", None) or e  # SQLAlchemy: the driver's error, not the SQL
         raise BuildError(
@@ -299,12 +218,34 @@ def _build_locked(
         _check_compatible(prev, info, store_url or None)
     staging = (published or 0) + 1
     fingerprint = f"{staging}|{info.fingerprint}|{settings.index_type}|{store_url}"
+    past = prev.ledger if prev is not None else []
+    skip = not (settings.force or settings.replace)  # a replacing build reads every input
+    chosen = ledger.plan(paths, past, staging, skip=skip, order=not settings.force)
+    for path, version in chosen.skipped:
+        log.warning("skipping %s: already applied by version %d (ledger)", path, version)
+    paths = chosen.apply
+    if prev is not None and not paths:
+        return summarise(prev.version, False, None, 0, started, prev, [], chosen.skipped)
     store = Store(store_url or idx.default_store_url())  # a store that cannot open: no state
     try:
         state, state_path = open_state(idx.build_dir, staging, fingerprint)
         reader = runner.iter_records if runner is not None else iter_records
-        ingest(store, paths, state, state_path, settings.ingest_batch, reader, settings.strict)
+        keep_pmids = (lambda key: pmids_file(idx.build_dir, key)) if settings.replace else None
+        ingest(
+            store,
+            paths,
+            state,
+            state_path,
+            settings.ingest_batch,
+            reader,
+            settings.strict,
+            keep_pmids,
+        )
         failed = failed_files(state, paths)
+        if settings.replace:
+            swept = sweep(store, (pmids_file(idx.build_dir, file_key(p)) for p in paths), staging)
+            state.applied["deleted"] = state.applied.get("deleted", 0) + swept.deleted
+            state.save(state_path)
         analysis = Analysis.from_dict(prev.lexical) if prev is not None else DEFAULT_ANALYSIS
         index_lexical(idx, store, prev, staging, analysis)
         chunks_dir = idx.build_dir / "chunks"
@@ -319,7 +260,7 @@ def _build_locked(
         changed = bool(ids.size or removed.size or changes)
         if prev is not None and not changed:
             remove_build_dir(idx.build_dir)
-            return _summary(prev.version, False, state, 0, started, prev, failed)
+            return summarise(prev.version, False, state, 0, started, prev, failed, chosen.skipped)
         index = _make_index(idx, prev, settings, encoder.dim, x)
         if removed.size:
             index.remove(removed)
@@ -346,6 +287,7 @@ def _build_locked(
             inputs=[str(p) for p in paths],
             built_in=os.path.abspath(idx.root),
             lexical=analysis.to_dict(),
+            ledger=[*past, *ledger.applied(chosen, {p for p, _ in failed})],
         )
         place(idx, staging)
         idx.write_manifest(manifest)
@@ -355,7 +297,7 @@ def _build_locked(
         kept = idx.published_versions()
         if for_gone and kept:
             store.gc(kept[0])
-        return _summary(staging, True, state, embedded, started, manifest, failed)
+        return summarise(staging, True, state, embedded, started, manifest, failed, chosen.skipped)
     finally:
         store.close()
 
@@ -368,26 +310,3 @@ def _faiss_params(prev: Manifest | None, index: VectorIndex) -> dict[str, Any]:
     if index.train_size is not None:
         params["train_size"] = int(index.train_size)
     return params
-
-
-def _summary(
-    version: int,
-    published: bool,
-    state: BuildState,
-    embedded: int,
-    started: float,
-    manifest: Manifest,
-    failed: list[tuple[str, str]],
-) -> BuildSummary:
-    return BuildSummary(
-        version=version,
-        published=published,
-        applied=dict(state.applied),
-        embedded=embedded,
-        skipped=state.skipped,
-        controls_dropped=state.controls_dropped,
-        seconds=time.monotonic() - started,
-        articles=int(manifest.counts.get("articles", 0)),
-        vectors=int(manifest.counts.get("vectors", 0)),
-        failed_files=failed,
-    )

@@ -45,6 +45,8 @@ class BuildSettings:
     keep_versions: int = 2
     show_progress: bool = True
     strict: bool = False  # stop at the first input file that breaks off (else: go on, report)
+    force: bool = False  # apply inputs the ledger holds, and NLM files out of order
+    replace: bool = False  # the inputs are the whole collection: delete articles not in them
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None) -> BuildSettings:

@@ -243,6 +243,11 @@ class Store:
         sql = f"SELECT a.doc_id FROM articles a WHERE {VISIBLE} AND a.embeddable = :t"
         return self._id_query(sql, {"v": version, "t": True})
 
+    def visible_pmids(self, version: int) -> np.ndarray:
+        """Sorted PMIDs of the rows visible at ``version`` (what a replacing build sweeps)."""
+        sql = f"SELECT a.pmid AS doc_id FROM articles a WHERE {VISIBLE}"
+        return self._id_query(sql, {"v": version})
+
     def next_doc_id(self) -> int:
         with self.engine.connect() as conn:
             sql = "SELECT value FROM meta WHERE key = 'next_doc_id'"

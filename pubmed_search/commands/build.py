@@ -102,6 +102,20 @@ INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STR
     "published). Default: keep its records before the fault, build the other files, name "
     "the bad ones and exit 5.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    default=None,
+    help="Apply inputs the index's ledger says were applied already, and NLM files older "
+    "than one already applied (default: skip the former, refuse the latter).",
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    default=None,
+    help="The inputs are the whole collection (a new annual baseline): articles in none of "
+    "them are deleted in the new version; unchanged articles keep their vectors.",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def command(
@@ -115,7 +129,8 @@ def command(
     """Build an index from PubMed XML (.xml, .xml.gz; baseline or update files) and JSONL
     (.jsonl, .jsonl.gz) INPUTS, or update the index already in --index with them.
 
-    Re-running after an interruption resumes from the last checkpoint. An input file that
+    Re-running after an interruption resumes from the last checkpoint. Inputs the index's
+    ledger records as applied (same name and MD5) are skipped, and say so. An input file that
     breaks off (entity bomb, invalid UTF-8, truncated gzip) is named on stderr and the exit
     status is 5 once the other files are built and published; --strict stops at it.
     """
