@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "serve": "Serve the web UI and the retrieval API.",
     "eval": "Evaluate retrieval quality (nDCG, MRR, recall, MAP) on queries with judgements.",
     "fetch": "Download PubMed records with NCBI E-utilities into a PubMed XML file.",
+    "sync": "Mirror NLM's baseline and update files and apply the new ones to an index.",
     "tune": "Adapt an encoder to your collection with contrastive training (no labels).",
     "info": "Show an index directory's manifest and counts.",
 }

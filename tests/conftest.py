@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.pg",
     "tests.fixtures.indexes",
     "tests.fixtures.fake_eutils",
+    "tests.fixtures.fake_nlm",
     "tests.fixtures.web",
 ]

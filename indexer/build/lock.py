@@ -74,7 +74,7 @@ def index_lock(index_dir: str | os.PathLike[str]) -> Iterator[IndexDir]:
     if path in held:
         yield idx
         return
-    with open(path, "a+") as f:
+    with open(path) as f:  # read-only: flock needs no write access (a read-only disk fails later)
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
