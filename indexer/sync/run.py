@@ -99,15 +99,18 @@ def sync(settings: SyncSettings) -> SyncReport:
             stack.enter_context(index_lock(settings.index))
         remote = list_remote(settings)
         report.listed = len(remote)
+        failed_baseline: set[str] = set()
         for got in _download_all(settings, remote):
             if got.error:
                 report.failed.append((got.remote.name, got.error))
+                if got.remote.kind == "baseline":
+                    failed_baseline.add(got.remote.name)
             elif got.downloaded:
                 report.downloaded.append(got.remote.name)
                 report.bytes += got.downloaded
         report.seconds = time.monotonic() - started
         if settings.index is not None:
-            _apply(settings, report)
+            _apply(settings, report, failed_baseline)
     return report
 
 
@@ -147,13 +150,13 @@ def _download_all(settings: SyncSettings, remote: Sequence[RemoteFile]) -> list[
     return results
 
 
-def _apply(settings: SyncSettings, report: SyncReport) -> None:
+def _apply(settings: SyncSettings, report: SyncReport, failed_baseline: set[str]) -> None:
     assert settings.index is not None
     idx = IndexDir(settings.index)
     version = idx.current_version()
     ledger = idx.read_manifest(version).ledger if version is not None else []
     done = {e.name for e in entries(ledger)}
-    years = [nlm_key(e.name)[0] for e in entries(ledger) if e.kind == "baseline"]  # type: ignore[index]
+    years = [(nlm_key(e.name) or (0, 0))[0] for e in entries(ledger) if e.kind == "baseline"]
     held = max(years, default=None)
     failed = {name for name, _ in report.failed}
     local = _mirror_files(settings.mirror)
@@ -162,9 +165,10 @@ def _apply(settings: SyncSettings, report: SyncReport) -> None:
     replacing = False
     if settings.baseline and newest is not None and (held is None or newest > held):
         year = newest
-        if any(nlm_key(name) and nlm_key(name)[0] == year for name in failed):  # type: ignore[index]
+        missing = sorted(n for n in failed_baseline if (nlm_key(n) or (0, 0))[0] == year)
+        if missing:
             raise SyncError(
-                f"the 20{year:02d} baseline is incomplete ({len(failed)} files failed to "
+                f"the 20{year:02d} baseline is incomplete ({', '.join(missing)} failed to "
                 "download): nothing was applied; run sync again"
             )
         replacing = held is not None
@@ -172,12 +176,13 @@ def _apply(settings: SyncSettings, report: SyncReport) -> None:
         year = held if held is not None else max((f.key[0] for f in local), default=None)
     if year is None:
         return
-    pending = []
-    for f in sorted((f for f in local if f.key[0] == year), key=lambda f: f.key):
-        if f.path.name in failed:
-            break
-        if replacing or f.path.name not in done:
-            pending.append(f.path)
+    gaps = [k for k in map(nlm_key, failed) if k is not None and k[0] == year]
+    stop = min(gaps, default=(year, 10_000))  # nothing after a file that failed: order matters
+    pending = [
+        f.path
+        for f in sorted((f for f in local if f.key[0] == year), key=lambda f: f.key)
+        if f.key < stop and (replacing or f.path.name not in done)
+    ]
     if not pending:
         return
     build_settings = replace(settings.build, replace=replacing)
