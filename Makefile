@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= postgres,data,test,plot
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis clean
+.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis bench-sync clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-quality: install
 # (~6 min on 2 cores); BENCH_ARGS="--out results.json" keeps the figures.
 bench-analysis: install
 	$(PY) bench/analysis.py $(BENCH_ARGS)
+
+# sync's download path on a local NLM stand-in (loopback), beside a plain download.
+bench-sync: install
+	$(PY) bench/sync.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -56,12 +56,17 @@ def file_kind(path: Path) -> str:
     return KIND_DIRS.get(path.parent.name, "file") if nlm_key(path.name) else "file"
 
 
-def file_md5(path: Path, block: int = 1 << 20) -> str:
+def md5_of(path: Path, block: int = 1 << 20) -> Any:
+    """An MD5 object fed with ``path``'s bytes (``.update`` goes on after them)."""
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
         while chunk := f.read(block):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
+
+
+def file_md5(path: Path) -> str:
+    return md5_of(path).hexdigest()
 
 
 def entries(ledger: Sequence[dict[str, Any]]) -> list[LedgerEntry]:

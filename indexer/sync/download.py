@@ -11,6 +11,7 @@ and reports the file as failed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer import durable
-from indexer.build.ledger import file_md5
+from indexer.build.ledger import file_md5, md5_of
 from indexer.sync.http import SyncError, Truncated, get_text, open_url, retrying
 from indexer.sync.listing import RemoteFile, parse_md5
 
@@ -80,8 +81,8 @@ class Downloader:
             part = final.with_name(f".{remote.name}.part")
             transferred = 0
             for attempt in (1, 2):
-                transferred += self._download(remote.url, part)
-                got = file_md5(part)
+                moved, got = self._download(remote.url, part)
+                transferred += moved
                 if got == expected:
                     durable.fsync_file(part)
                     os.replace(part, final)
@@ -106,9 +107,10 @@ class Downloader:
         except SyncError as e:
             return Fetched(remote, None, error=str(e))
 
-    def _download(self, url: str, part: Path) -> int:
-        """Complete ``part`` from ``url`` (resuming it); returns the bytes transferred."""
+    def _download(self, url: str, part: Path) -> tuple[int, str]:
+        """Complete ``part`` from ``url`` (resuming it); (bytes transferred, its MD5)."""
         moved = [0]
+        digest = [""]
 
         def attempt() -> None:
             have = part.stat().st_size if part.exists() else 0
@@ -117,6 +119,7 @@ class Downloader:
                 response = open_url(url, headers, self.timeout)
             except urllib.error.HTTPError as e:
                 if e.code == 416 and have:  # nothing after `have`: the MD5 check decides
+                    digest[0] = file_md5(part)
                     return
                 raise
             with response:
@@ -128,18 +131,21 @@ class Downloader:
                         raise Truncated(f"asked for bytes {have}-, got a range from {start}")
                 length = response.headers.get("Content-Length")
                 expected = int(length) if length and length.isdigit() else None
+                md5 = md5_of(part) if start else hashlib.md5(usedforsecurity=False)
                 written = 0
                 with part.open("ab" if start else "wb") as f:
                     while chunk := response.read(BLOCK):
                         f.write(chunk)
+                        md5.update(chunk)
                         written += len(chunk)
                         moved[0] += len(chunk)
                         self._progress(len(chunk))
                 if expected is not None and written < expected:
                     raise Truncated(f"connection closed after {written} of {expected} bytes")
+                digest[0] = md5.hexdigest()
 
         retrying(url, attempt, self.retries, self.backoff)
-        return moved[0]
+        return moved[0], digest[0]
 
 
 def _saved_md5(path: Path) -> str | None:
