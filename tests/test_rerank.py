@@ -21,22 +21,31 @@ from search.rerank import CrossEncoderReranker, RerankerLoadError, rerank_ranked
 QUERIES = ["budesonide airway exacerbation", "insulin glucose", "cisplatin tumour biopsy"]
 
 
-def make_cross_encoder(out: Path, tokenizer_dir: Path, num_labels: int = 1, seed: int = 0) -> Path:
-    """A random tiny cross-encoder saved with save_pretrained (the product loads it back)."""
+def make_cross_encoder(
+    out: Path,
+    tokenizer_dir: Path,
+    num_labels: int = 1,
+    seed: int = 0,
+    hidden: int = 32,
+    layers: int = 2,
+    initializer_range: float = 0.5,  # wide weights: logits that differ clearly between texts
+) -> Path:
+    """A random cross-encoder saved with save_pretrained (the product loads it back); tiny
+    by default, or as large as ``hidden`` x ``layers`` make it (a slow one for time limits)."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = BertConfig(
         vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2 if hidden < 128 else 4,
+        intermediate_size=(2 if hidden < 128 else 4) * hidden,
         max_position_embeddings=512,
         num_labels=num_labels,
         pad_token_id=tok.pad_token_id,
-        initializer_range=0.5,  # wide weights: logits that differ clearly between texts
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = BertForSequenceClassification(config).eval()

@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from tests.fixtures.web import start_server, stop_server
+from tests.test_rerank import make_cross_encoder
 from web.security import HEADERS
 
 TRICKLERS = 200
@@ -244,31 +245,12 @@ def test_more_tricklers_than_the_connection_limit_only_delay_a_request(tiny_inde
 # --- finding 1: re-ranking cannot stall the server ------------------------------------------
 
 
-def slow_cross_encoder(out: Path, tokenizer_dir: Path) -> Path:
-    """A random cross-encoder big enough to be slow on a CPU (hidden 256, 4 layers)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=256,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=1024,
-        max_position_embeddings=512,
-        num_labels=1,
-        pad_token_id=tok.pad_token_id,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).eval().save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 @pytest.mark.load
 def test_reranking_cannot_stall_the_server(tmp_path, tiny_index, tiny_model_dir, tiny_corpus):
-    cross = slow_cross_encoder(tmp_path / "slow-ce", tiny_model_dir)
+    # big enough to be slow on a CPU: hidden 256, 4 layers
+    cross = make_cross_encoder(
+        tmp_path / "slow-ce", tiny_model_dir, hidden=256, layers=4, initializer_range=0.02
+    )
     proc, base = start_server(
         tiny_index,
         *("--threads", "4", "--rerank", str(cross), "--rerank-top-n", "64"),
