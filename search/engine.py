@@ -35,6 +35,7 @@ from search.params import (
     check_syntax,
     check_weights,
 )
+from search.passages import PassageFinder
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
 from search.state import IndexState, Selection, expression_text, guarded
@@ -42,6 +43,12 @@ from search.state import IndexState, Selection, expression_text, guarded
 log = logging.getLogger(__name__)
 
 MIN_FUSION_CANDIDATES = 100
+
+
+def passage_finder(state: IndexState) -> PassageFinder:
+    """Passages of at most 128 tokens of the version's query tokenizer, scored with its
+    lexical analysis."""
+    return PassageFinder(state.embedder.encoder.count_tokens, state.lexical.analysis)
 
 
 class SearchEngine:
@@ -288,6 +295,7 @@ class SearchEngine:
         ef_search: int | None = None,
         syntax: str = "plain",
         facets: bool = False,
+        passages: bool = False,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
@@ -306,6 +314,7 @@ class SearchEngine:
         response); needs an engine opened with ``reranker``.
         ``nprobe`` / ``ef_search``: IVF lists probed / HNSW search breadth for this query
         (None: the index's own, recorded in the manifest's ``faiss_params``).
+        ``passages``: give each hit its best passage (``search.passages``).
         """
         started = time.perf_counter()
         query = check_query(query)
@@ -340,7 +349,8 @@ class SearchEngine:
         if rerank:
             ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
-        hits = build_hits(state.store, ranked[:k], dense_query, first + 1)
+        finder = passage_finder(state) if passages else None
+        hits = build_hits(state.store, ranked[:k], dense_query, first + 1, finder)
         return SearchResponse(
             query=query,
             mode=mode,
@@ -378,8 +388,10 @@ class SearchEngine:
         page: int = 1,
         nprobe: int | None = None,
         ef_search: int | None = None,
+        passages: bool = False,
     ) -> SearchResponse:
-        """The articles nearest to article ``pmid``'s own vector, itself excluded."""
+        """The articles nearest to article ``pmid``'s own vector, itself excluded (with
+        ``passages``: each hit's passage best matching the article's title)."""
         started = time.perf_counter()
         check_page(k, page)
         knobs = check_knobs(nprobe, ef_search)
@@ -394,7 +406,10 @@ class SearchEngine:
         first = (page - 1) * k
         selection = Selection(filters) if filters is not None else None
         ranked, total = self._dense(state, q, first + k, selection, exclude=doc.doc_id, knobs=knobs)
-        hits = build_hits(state.store, ranked[first : first + k], doc.article.title, first + 1)
+        finder = passage_finder(state) if passages else None
+        hits = build_hits(
+            state.store, ranked[first : first + k], doc.article.title, first + 1, finder
+        )
         return SearchResponse(
             query=f"similar:{int(pmid)}",
             mode="similar",

@@ -1,4 +1,5 @@
-"""Turning ranked doc ids into result hits: stored metadata plus a query-biased snippet."""
+"""Turning ranked doc ids into result hits: stored metadata, a query-biased snippet and, when
+asked for, the best passage (``search.passages``)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ from search.snippets import make_snippet
 
 if TYPE_CHECKING:
     from indexer.store import Store
+    from search.passages import PassageFinder
 
 log = logging.getLogger(__name__)
 
 
 def build_hits(
-    store: Store, ranked: list[tuple[int, float]], query: str, first_rank: int
+    store: Store,
+    ranked: list[tuple[int, float]],
+    query: str,
+    first_rank: int,
+    passages: PassageFinder | None = None,
 ) -> list[Hit]:
-    """Hits for ``ranked`` (doc id, score) pairs, numbered from ``first_rank``."""
+    """Hits for ``ranked`` (doc id, score) pairs, numbered from ``first_rank``; with
+    ``passages``, each with its best passage for ``query`` (``search.passages``)."""
     if not ranked:
         return []
     docs = store.get_docs([d for d, _ in ranked])
@@ -41,6 +48,7 @@ def build_hits(
                 mesh=[m.name for m in a.mesh],
                 snippet=make_snippet(a.abstract, query),
                 doc_id=int(doc_id),
+                passage=None if passages is None else passages.best(a.abstract, a.sections, query),
             )
         )
     return hits

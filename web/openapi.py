@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 from search.params import MAX_K, SYNTAXES, Param, params_of
+from search.passages import MAX_PASSAGE_TOKENS
 from search.results import MODES
 from web.exports import EXPORTS
 
@@ -188,8 +189,27 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "url": {**_STR, "format": "uri"},
+            "passage": {
+                "anyOf": [{"$ref": REF + "Passage"}, {"type": "null"}],
+                "description": "With passages=true: the passage best matching the query; "
+                "else (and for an article without abstract) null.",
+            },
         }
     ),
+    "Passage": {
+        **_obj(
+            {
+                "text": _STR,
+                "start": {"type": "integer", "minimum": 0},
+                "end": {"type": "integer", "minimum": 0},
+                "section": {**_NULL_STR, "description": "Section label (null: unlabelled)."},
+                "tokens": {"type": "integer", "minimum": 1, "maximum": MAX_PASSAGE_TOKENS},
+                "matched_terms": {"type": "integer", "minimum": 0},
+            }
+        ),
+        "description": "An abstract section or sentence window: text == "
+        "abstract[start:end] of the stored abstract (GET /api/articles/{pmid}).",
+    },
     "ResultPage": _obj(
         {
             "ok": {"const": True},

@@ -173,6 +173,37 @@ class Encoder:
         pooled = pool(hidden, inputs["attention_mask"], self.config.pooling, self.config.normalize)
         return pooled.cpu().numpy().astype(np.float32, copy=False)
 
+    def _tokenize(self, texts: Sequence[str]) -> dict[str, list[list[int]]]:
+        with self._tok_lock:
+            enc = self.tokenizer(
+                list(texts),
+                truncation=True,
+                max_length=self.max_length,
+                padding=False,
+                return_attention_mask=False,
+            )
+        return {k: v for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens of this model's tokenizer each text is (no special tokens, no
+        truncation): what a passage's token budget counts (``search.passages``)."""
+        if not len(texts):
+            return []
+        with self._tok_lock:
+            enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def encode_one_pass(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim) vectors of ``texts`` from a single forward pass (one padded
+        batch, whatever the lengths): what a batch of short queries wants
+        (``search.batch``), where one call beats the length-sorted batches of
+        :meth:`encode`."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        out[:] = self._forward(self._tokenize(texts), list(range(len(texts))))
+        return out
+
     def encode(
         self,
         texts: Sequence[str],
@@ -188,15 +219,7 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
-        with self._tok_lock:
-            enc = self.tokenizer(
-                list(texts),
-                truncation=True,
-                max_length=self.max_length,
-                padding=False,
-                return_attention_mask=False,
-            )
-        enc = {k: v for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
+        enc = self._tokenize(texts)
         lengths = [len(ids) for ids in enc["input_ids"]]
         from tqdm.auto import tqdm
 
