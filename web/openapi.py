@@ -17,6 +17,7 @@ from search.params import MAX_K, SYNTAXES, Param, params_of
 from search.passages import MAX_PASSAGE_TOKENS
 from search.results import MODES
 from web.exports import EXPORTS
+from web.openapi_batch import batch_path, batch_schemas
 
 REF = "#/components/schemas/"
 _STR = {"type": "string"}
@@ -301,6 +302,7 @@ SCHEMAS: dict[str, Any] = {
     "Facets": FACETS_SCHEMA,
     "SearchRequest": _json_body_schema(),
 }
+SCHEMAS.update(batch_schemas())
 SCHEMAS["SimilarPage"] = {
     **SCHEMAS["ResultPage"],
     "required": sorted([*SCHEMAS["ResultPage"]["required"], "pmid"]),
@@ -367,6 +369,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/search/batch": batch_path(errors),
             "/api/articles/{pmid}": {
                 "get": {
                     "operationId": "article",
