@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= postgres,data,test,plot
+EXTRAS ?= postgres,data,test,plot,mcp
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
 .PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis clean
