@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= postgres,data,test,plot,mcp
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis clean
+.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis bench-batch clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ bench-quality: install
 # (~6 min on 2 cores); BENCH_ARGS="--out results.json" keeps the figures.
 bench-analysis: install
 	$(PY) bench/analysis.py $(BENCH_ARGS)
+
+# Real data, offline: queries/s of POST /api/search/batch vs one query at a time (PubMedQA
+# questions, all-MiniLM-L6-v2 index of the PubMedQA corpus), and what passages cost.
+bench-batch: install
+	$(PY) bench/batch.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

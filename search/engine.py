@@ -35,7 +35,6 @@ from search.params import (
     check_syntax,
     check_weights,
 )
-from search.passages import PassageFinder
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
 from search.state import IndexState, Selection, expression_text, guarded
@@ -43,12 +42,6 @@ from search.state import IndexState, Selection, expression_text, guarded
 log = logging.getLogger(__name__)
 
 MIN_FUSION_CANDIDATES = 100
-
-
-def passage_finder(state: IndexState) -> PassageFinder:
-    """Passages of at most 128 tokens of the version's query tokenizer, scored with its
-    lexical analysis."""
-    return PassageFinder(state.embedder.encoder.count_tokens, state.lexical.analysis)
 
 
 class SearchEngine:
@@ -349,7 +342,7 @@ class SearchEngine:
         if rerank:
             ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
-        finder = passage_finder(state) if passages else None
+        finder = state.passage_finder() if passages else None
         hits = build_hits(state.store, ranked[:k], dense_query, first + 1, finder)
         return SearchResponse(
             query=query,
@@ -406,7 +399,7 @@ class SearchEngine:
         first = (page - 1) * k
         selection = Selection(filters) if filters is not None else None
         ranked, total = self._dense(state, q, first + k, selection, exclude=doc.doc_id, knobs=knobs)
-        finder = passage_finder(state) if passages else None
+        finder = state.passage_finder() if passages else None
         hits = build_hits(
             state.store, ranked[first : first + k], doc.article.title, first + 1, finder
         )

@@ -116,21 +116,24 @@ class PassageFinder:
         return pieces
 
     def candidates(self, abstract: str, sections: Sequence[Section]) -> list[tuple]:
-        """``(start, end, tokens, label)`` of every candidate passage, in text order."""
+        """``(start, end, tokens, label)`` of every candidate passage, in text order.
+
+        Counts of sections and sentences are exact; a window's is the sum of its sentences'
+        (what WordPiece gives, since its words never cross white space): :meth:`best`
+        recounts the passage it picks."""
+        spans = [(*_trim(abstract, a, b), label) for a, b, label in section_spans(sections)]
+        spans = [(a, b, label) for a, b, label in spans if a < b]
         out = []
-        for s_start, s_end, label in section_spans(sections):
-            a, b = _trim(abstract, s_start, s_end)
-            if a >= b:
-                continue
-            (n,) = self.count([abstract[a:b]])
+        counts = self.count([abstract[a:b] for a, b, _ in spans])
+        for (a, b, label), n in zip(spans, counts, strict=True):
             if n <= self.max_tokens:
                 out.append((a, b, n, label))
                 continue
             sentences = sentence_spans(abstract, a, b)
-            counts = self.count([abstract[x:y] for x, y in sentences])
+            sizes = self.count([abstract[x:y] for x, y in sentences])
             units = [
                 piece
-                for (x, y), c in zip(sentences, counts, strict=True)
+                for (x, y), c in zip(sentences, sizes, strict=True)
                 for piece in ([(x, y, c)] if c <= self.max_tokens else self._fit(abstract, (x, y)))
             ]
             for i in range(len(units)):
@@ -138,34 +141,37 @@ class PassageFinder:
                 while j < len(units) and total + units[j][2] <= self.max_tokens:
                     total += units[j][2]
                     j += 1
-                j = max(j, i + 1)
-                start, end = units[i][0], units[j - 1][1]
-                out.append((start, end, self._checked(abstract, start, end, units[i:j]), label))
+                if j == i:  # a piece over the budget (cannot happen: _fit splits to fit)
+                    j, total = i + 1, units[i][2]
+                out.append((units[i][0], units[j - 1][1], total, label))
         return out
 
-    def _checked(self, text: str, start: int, end: int, units: list) -> int:
-        """The exact token count of ``text[start:end]`` (sums of pieces may differ by the
-        joins); the window loses its last pieces until it fits."""
-        while True:
-            (n,) = self.count([text[start:end]])
-            if n <= self.max_tokens or len(units) == 1:
-                return n
-            units = units[:-1]
-            end = units[-1][1]
+    def _score(self, text: str, terms: set[str]) -> tuple[int, int]:
+        """(distinct query terms in ``text``, their occurrences)."""
+        found = [normalise(w, self.analysis) for w in words(text, self.analysis.token)]
+        hits = [t for t in found if t in terms]
+        return len(set(hits)), len(hits)
 
     def best(self, abstract: str, sections: Sequence[Section], query: str) -> Passage | None:
-        """The best passage of ``abstract`` for ``query`` (None when there is no text)."""
+        """The best passage of ``abstract`` for ``query`` (None when there is no text): the
+        best-scoring candidate whose exact token count is within the budget."""
         cands = self.candidates(abstract, sections)
         if not cands:
             return None
         terms = set(query_terms(query, self.analysis))
-        best, best_key = cands[0], (-1, -1)
-        for cand in cands:
-            text = abstract[cand[0] : cand[1]]
-            found = [normalise(w, self.analysis) for w in words(text, self.analysis.token)]
-            hits = [t for t in found if t in terms]
-            key = (len(set(hits)), len(hits))
-            if key > best_key:
-                best, best_key = cand, key
-        start, end, tokens, label = best
-        return Passage(abstract[start:end], start, end, label, tokens, best_key[0])
+        keys = [self._score(abstract[c[0] : c[1]], terms) for c in cands]
+        order = sorted(range(len(cands)), key=lambda i: (-keys[i][0], -keys[i][1], i))
+        for i in order:
+            start, end, _, label = cands[i]
+            (exact,) = self.count([abstract[start:end]])
+            if exact <= self.max_tokens:
+                return Passage(abstract[start:end], start, end, label, exact, keys[i][0])
+        # No candidate fits exactly (a tokenizer whose counts are not additive): the best
+        # one, halved from its end until it does.
+        start, end, _, label = cands[order[0]]
+        while True:
+            (exact,) = self.count([abstract[start:end]])
+            if exact <= self.max_tokens or end - start <= 1:
+                text = abstract[start:end]
+                return Passage(text, start, end, label, exact, self._score(text, terms)[0])
+            end = start + (end - start) // 2

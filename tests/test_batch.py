@@ -3,6 +3,7 @@ encoder forward pass for the batch, per-item errors, whole-body refusals, the sc
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from search.batch import MAX_BATCH
@@ -49,7 +50,19 @@ def test_batch_pages_equal_single_searches(client) -> None:
         assert single["ok"] and page["ok"]
         assert _stable(page) == _stable(single), query
         assert page["results"], query
-    assert all(r["passage"] for r in body["pages"][1]["results"])
+    for r in body["pages"][1]["results"]:
+        abstract = client.get(f"/api/articles/{r['pmid']}").get_json()["abstract"]
+        assert (r["passage"] is not None) == bool(abstract)
+        assert r["passage"] is None or abstract[r["passage"]["start"] : r["passage"]["end"]]
+
+
+def test_one_pass_vectors_equal_one_at_a_time(web_engine) -> None:
+    encoder = web_engine.state.embedder.encoder
+    texts = ["asthma", "insulin glucose metformin in type 2 diabetes", "a much longer query " * 6]
+    together = encoder.encode_one_pass(texts)
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    assert together.shape == (3, encoder.dim)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
 def test_batch_embeds_in_one_forward_pass(client, forwards) -> None:

@@ -254,3 +254,27 @@ def test_streamable_http_on_loopback(tiny_index: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_cli_failures_are_one_line_and_an_exit_code(tiny_index: Path, tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from pubmed_search.cli import cli
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = str(busy.getsockname()[1])
+        taken = CliRunner().invoke(cli, ["mcp", "--index", str(tiny_index), "--http", port])
+    finally:
+        busy.close()
+    assert taken.exit_code == 1 and taken.output.startswith("Error: ")
+    assert len(taken.output.strip().splitlines()) == 1 and "in use" in taken.output
+    empty = tmp_path / "not-an-index"
+    empty.mkdir()
+    missing = CliRunner().invoke(cli, ["mcp", "--index", str(empty)])
+    assert missing.exit_code != 0 and missing.output.startswith("Error: ")
+    assert len(missing.output.strip().splitlines()) == 1

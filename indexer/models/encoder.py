@@ -190,7 +190,9 @@ class Encoder:
         if not len(texts):
             return []
         with self._tok_lock:
-            enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
+            enc = self.tokenizer(
+                list(texts), add_special_tokens=False, truncation=False, verbose=False
+            )
         return [len(ids) for ids in enc["input_ids"]]
 
     def encode_one_pass(self, texts: Sequence[str]) -> np.ndarray:
