@@ -22,6 +22,8 @@ class TextEncoder(Protocol):
 
     def count_tokens(self, texts: list[str]) -> list[int]: ...
 
+    def token_offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]: ...
+
 
 class LRUCache:
     """A small thread-safe least-recently-used map with hit/miss counters."""

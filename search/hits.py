@@ -28,12 +28,20 @@ def build_hits(
     if not ranked:
         return []
     docs = store.get_docs([d for d, _ in ranked])
-    hits: list[Hit] = []
-    for doc_id, score in ranked:
-        doc = docs.get(doc_id)
+    found = [(doc_id, score, docs.get(doc_id)) for doc_id, score in ranked]
+    for doc_id, _, doc in found:
         if doc is None:  # cannot happen for a consistent version; never crash a page
             log.warning("doc id %d is ranked but not in the store", doc_id)
-            continue
+    found = [(d, s, doc) for d, s, doc in found if doc is not None]
+    picked = (
+        passages.best_many(
+            [(doc.article.abstract, doc.article.sections) for *_, doc in found], query
+        )
+        if passages is not None
+        else [None] * len(found)
+    )
+    hits: list[Hit] = []
+    for (doc_id, score, doc), passage in zip(found, picked, strict=True):
         a = doc.article
         hits.append(
             Hit(
@@ -48,7 +56,7 @@ def build_hits(
                 mesh=[m.name for m in a.mesh],
                 snippet=make_snippet(a.abstract, query),
                 doc_id=int(doc_id),
-                passage=None if passages is None else passages.best(a.abstract, a.sections, query),
+                passage=passage,
             )
         )
     return hits

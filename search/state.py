@@ -119,7 +119,8 @@ class IndexState:
     def passage_finder(self) -> PassageFinder:
         """Passages of at most 128 tokens of this version's query tokenizer, scored with its
         lexical analysis (``search.passages``)."""
-        return PassageFinder(self.embedder.encoder.count_tokens, self.lexical.analysis)
+        encoder = self.embedder.encoder
+        return PassageFinder(encoder.count_tokens, encoder.token_offsets, self.lexical.analysis)
 
     def all_ids(self) -> np.ndarray:
         return self.store.visible_embedded_ids(self.version)

@@ -24,7 +24,7 @@ def encoder(tiny_model_dir: Path):
 
 @pytest.fixture(scope="module")
 def finder(encoder) -> PassageFinder:
-    return PassageFinder(encoder.count_tokens, DEFAULT)
+    return PassageFinder(encoder.count_tokens, encoder.token_offsets, DEFAULT)
 
 
 WORDS = "asthma airway budesonide insulin glucose tumour stent the of and patients".split()
