@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= postgres,data,test,plot
+EXTRAS ?= postgres,data,test,plot,mcp
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis bench-sync clean
+.PHONY: install install-distributed demo test test-fast lint format bench-ingest bench-store bench-encode bench-search bench-lexical bench-scale bench-load bench-quality bench-analysis bench-sync bench-batch clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ bench-analysis: install
 # sync's download path on a local NLM stand-in (loopback), beside a plain download.
 bench-sync: install
 	$(PY) bench/sync.py $(BENCH_ARGS)
+# Real data, offline: queries/s of POST /api/search/batch vs one query at a time (PubMedQA
+# questions, all-MiniLM-L6-v2 index of the PubMedQA corpus), and what passages cost.
+bench-batch: install
+	$(PY) bench/batch.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "build": "Build or update an index directory from PubMed XML / JSONL files.",
     "query": "Search an index from the command line.",
     "serve": "Serve the web UI and the retrieval API.",
+    "mcp": "Serve the index as Model Context Protocol tools for LLM agents (stdio or HTTP).",
     "eval": "Evaluate retrieval quality (nDCG, MRR, recall, MAP) on queries with judgements.",
     "fetch": "Download PubMed records with NCBI E-utilities into a PubMed XML file.",
     "sync": "Mirror NLM's baseline and update files and apply the new ones to an index.",

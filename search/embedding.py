@@ -1,4 +1,5 @@
-"""Query embedding: one serialised encoder call per distinct query, an LRU cache in front."""
+"""Query embedding: one serialised encoder call per distinct query (or per batch of queries:
+:meth:`QueryEmbedder.embed_many`), an LRU cache in front."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ QUERY_CACHE_SIZE = 1024
 
 class TextEncoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_one_pass(self, texts: list[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+    def token_offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]: ...
 
 
 class LRUCache:
@@ -85,3 +92,22 @@ class QueryEmbedder:
             vec.setflags(write=False)
             self.cache.put(cache_key, vec)
             return vec
+
+    def embed_many(self, texts: list[str]) -> list[np.ndarray]:
+        """The vectors of ``texts`` (in order); those not cached are computed together in
+        one forward pass of the encoder (``encode_one_pass``) and cached."""
+        out: dict[str, np.ndarray] = {}
+        for text in texts:
+            vec = self.cache.get((self.key, text))
+            if vec is not None:
+                out[text] = vec
+        missing = [t for t in dict.fromkeys(texts) if t not in out]
+        if missing:
+            with self._lock:
+                vectors = np.asarray(self.encoder.encode_one_pass(missing), dtype=np.float32)
+            for text, row in zip(missing, vectors, strict=True):
+                vec = np.ascontiguousarray(row.reshape(-1))
+                vec.setflags(write=False)
+                self.cache.put((self.key, text), vec)
+                out[text] = vec
+        return [out[t] for t in texts]

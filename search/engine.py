@@ -288,6 +288,7 @@ class SearchEngine:
         ef_search: int | None = None,
         syntax: str = "plain",
         facets: bool = False,
+        passages: bool = False,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
@@ -306,6 +307,7 @@ class SearchEngine:
         response); needs an engine opened with ``reranker``.
         ``nprobe`` / ``ef_search``: IVF lists probed / HNSW search breadth for this query
         (None: the index's own, recorded in the manifest's ``faiss_params``).
+        ``passages``: give each hit its best passage (``search.passages``).
         """
         started = time.perf_counter()
         query = check_query(query)
@@ -340,7 +342,8 @@ class SearchEngine:
         if rerank:
             ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
-        hits = build_hits(state.store, ranked[:k], dense_query, first + 1)
+        finder = state.passage_finder() if passages else None
+        hits = build_hits(state.store, ranked[:k], dense_query, first + 1, finder)
         return SearchResponse(
             query=query,
             mode=mode,
@@ -378,8 +381,10 @@ class SearchEngine:
         page: int = 1,
         nprobe: int | None = None,
         ef_search: int | None = None,
+        passages: bool = False,
     ) -> SearchResponse:
-        """The articles nearest to article ``pmid``'s own vector, itself excluded."""
+        """The articles nearest to article ``pmid``'s own vector, itself excluded (with
+        ``passages``: each hit's passage best matching the article's title)."""
         started = time.perf_counter()
         check_page(k, page)
         knobs = check_knobs(nprobe, ef_search)
@@ -394,7 +399,10 @@ class SearchEngine:
         first = (page - 1) * k
         selection = Selection(filters) if filters is not None else None
         ranked, total = self._dense(state, q, first + k, selection, exclude=doc.doc_id, knobs=knobs)
-        hits = build_hits(state.store, ranked[first : first + k], doc.article.title, first + 1)
+        finder = state.passage_finder() if passages else None
+        hits = build_hits(
+            state.store, ranked[first : first + k], doc.article.title, first + 1, finder
+        )
         return SearchResponse(
             query=f"similar:{int(pmid)}",
             mode="similar",

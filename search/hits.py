@@ -1,4 +1,5 @@
-"""Turning ranked doc ids into result hits: stored metadata plus a query-biased snippet."""
+"""Turning ranked doc ids into result hits: stored metadata, a query-biased snippet and, when
+asked for, the best passage (``search.passages``)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,37 @@ from search.snippets import make_snippet
 
 if TYPE_CHECKING:
     from indexer.store import Store
+    from search.passages import PassageFinder
 
 log = logging.getLogger(__name__)
 
 
 def build_hits(
-    store: Store, ranked: list[tuple[int, float]], query: str, first_rank: int
+    store: Store,
+    ranked: list[tuple[int, float]],
+    query: str,
+    first_rank: int,
+    passages: PassageFinder | None = None,
 ) -> list[Hit]:
-    """Hits for ``ranked`` (doc id, score) pairs, numbered from ``first_rank``."""
+    """Hits for ``ranked`` (doc id, score) pairs, numbered from ``first_rank``; with
+    ``passages``, each with its best passage for ``query`` (``search.passages``)."""
     if not ranked:
         return []
     docs = store.get_docs([d for d, _ in ranked])
-    hits: list[Hit] = []
-    for doc_id, score in ranked:
-        doc = docs.get(doc_id)
+    found = [(doc_id, score, docs.get(doc_id)) for doc_id, score in ranked]
+    for doc_id, _, doc in found:
         if doc is None:  # cannot happen for a consistent version; never crash a page
             log.warning("doc id %d is ranked but not in the store", doc_id)
-            continue
+    found = [(d, s, doc) for d, s, doc in found if doc is not None]
+    picked = (
+        passages.best_many(
+            [(doc.article.abstract, doc.article.sections) for *_, doc in found], query
+        )
+        if passages is not None
+        else [None] * len(found)
+    )
+    hits: list[Hit] = []
+    for (doc_id, score, doc), passage in zip(found, picked, strict=True):
         a = doc.article
         hits.append(
             Hit(
@@ -41,6 +56,7 @@ def build_hits(
                 mesh=[m.name for m in a.mesh],
                 snippet=make_snippet(a.abstract, query),
                 doc_id=int(doc_id),
+                passage=passage,
             )
         )
     return hits

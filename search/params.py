@@ -167,6 +167,18 @@ PARAMS: tuple[Param, ...] = (
         choices=FORMATS,
     ),
     Param(
+        "passages",
+        "bool",
+        "Give each result its passage best matching the query: an abstract section or "
+        "sentence window of at most 128 tokens of the index's tokenizer, with its [start, end) "
+        "character offsets into the stored abstract and its section label.",
+        "page",
+        default=False,
+        cli="--passages/--no-passages",
+        api_help="result.passage is null without it (and for articles without an abstract); "
+        "abstract[start:end] (GET /api/articles/{pmid}) is the passage text exactly.",
+    ),
+    Param(
         "year_from",
         "int",
         "Earliest publication year (inclusive).",

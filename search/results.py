@@ -9,6 +9,7 @@ from indexer.errors import NotFoundError, PubmedSearchError
 
 if TYPE_CHECKING:
     from indexer.lexical.facets import Facets
+    from search.passages import Passage
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -49,6 +50,7 @@ class Hit:
     mesh: list[str]
     snippet: Snippet
     doc_id: int = -1
+    passage: Passage | None = None  # with passages=True: the best-matching passage
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import numpy as np
 from indexer.filters import Filters
 from indexer.manifest import Manifest
 from search.embedding import LRUCache, QueryEmbedder
+from search.passages import PassageFinder
 
 if TYPE_CHECKING:
     import tantivy
@@ -114,6 +115,12 @@ class IndexState:
             ids = np.unique(np.asarray(doc_ids, dtype=np.int64))
             return ids[np.isin(ids, self.filter_subset(selection), assume_unique=True)]
         return self.lexical.among(selection.query(self.lexical, embeddable=True), doc_ids)
+
+    def passage_finder(self) -> PassageFinder:
+        """Passages of at most 128 tokens of this version's query tokenizer, scored with its
+        lexical analysis (``search.passages``)."""
+        encoder = self.embedder.encoder
+        return PassageFinder(encoder.count_tokens, encoder.token_offsets, self.lexical.analysis)
 
     def all_ids(self) -> np.ndarray:
         return self.store.visible_embedded_ids(self.version)

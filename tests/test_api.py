@@ -44,6 +44,7 @@ RESULT_KEYS = {
     "snippet",
     "highlights",
     "url",
+    "passage",
 }
 
 

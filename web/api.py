@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from web.batch import batch_response
 from web.errors import ApiError
 from web.exports import export
 from web.openapi import openapi_document
@@ -72,6 +73,12 @@ def search() -> Response:
     else:
         params = parse_params(request.args, can_rerank=can_rerank)
     return result_page(search_page(engine(), params), params, params.q)
+
+
+@bp.post("/search/batch")
+def search_batch() -> Response:
+    can_rerank = reranker_name(engine()) is not None
+    return jsonify(batch_response(engine(), json_body(), can_rerank))
 
 
 @bp.get("/articles/<pmid>")

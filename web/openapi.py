@@ -14,8 +14,10 @@ from functools import cache
 from typing import Any
 
 from search.params import MAX_K, SYNTAXES, Param, params_of
+from search.passages import MAX_PASSAGE_TOKENS
 from search.results import MODES
 from web.exports import EXPORTS
+from web.openapi_batch import batch_path, batch_schemas
 
 REF = "#/components/schemas/"
 _STR = {"type": "string"}
@@ -188,8 +190,27 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "url": {**_STR, "format": "uri"},
+            "passage": {
+                "anyOf": [{"$ref": REF + "Passage"}, {"type": "null"}],
+                "description": "With passages=true: the passage best matching the query; "
+                "else (and for an article without abstract) null.",
+            },
         }
     ),
+    "Passage": {
+        **_obj(
+            {
+                "text": _STR,
+                "start": {"type": "integer", "minimum": 0},
+                "end": {"type": "integer", "minimum": 0},
+                "section": {**_NULL_STR, "description": "Section label (null: unlabelled)."},
+                "tokens": {"type": "integer", "minimum": 1, "maximum": MAX_PASSAGE_TOKENS},
+                "matched_terms": {"type": "integer", "minimum": 0},
+            }
+        ),
+        "description": "An abstract section or sentence window: text == "
+        "abstract[start:end] of the stored abstract (GET /api/articles/{pmid}).",
+    },
     "ResultPage": _obj(
         {
             "ok": {"const": True},
@@ -281,6 +302,7 @@ SCHEMAS: dict[str, Any] = {
     "Facets": FACETS_SCHEMA,
     "SearchRequest": _json_body_schema(),
 }
+SCHEMAS.update(batch_schemas())
 SCHEMAS["SimilarPage"] = {
     **SCHEMAS["ResultPage"],
     "required": sorted([*SCHEMAS["ResultPage"]["required"], "pmid"]),
@@ -357,6 +379,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/search/batch": batch_path(errors),
             "/api/articles/{pmid}": {
                 "get": {
                     "operationId": "article",

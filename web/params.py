@@ -60,6 +60,7 @@ class SearchParams:
     rerank: bool = PARAM["rerank"].default  # re-rank the top candidates with the cross-encoder
     nprobe: int | None = None  # IVF lists to probe (None: the index's own setting)
     ef_search: int | None = None  # HNSW search breadth (None: the index's own setting)
+    passages: bool = PARAM["passages"].default  # each result with its best passage
 
     def query_args(
         self, *, facets_default: bool = PARAM["facets"].default, **changes: Any
@@ -81,6 +82,7 @@ class SearchParams:
             "k": None if self.k == PARAM["k"].default else self.k,
             "page": None if self.page == 1 else self.page,
             "format": None if self.format == "json" else self.format,
+            "passages": "1" if self.passages else None,
             "year_from": f.year_from,
             "year_to": f.year_to,
             "journal": f.journal,

@@ -19,21 +19,26 @@ if TYPE_CHECKING:
 DOI_URL = "https://doi.org/{doi}"
 
 
+def search_args(params: SearchParams) -> dict[str, Any]:
+    """``SearchEngine.search`` keyword arguments of a validated request."""
+    return {
+        "query": params.q,
+        "k": params.k,
+        "mode": params.mode,
+        "filters": params.filters,
+        "page": params.page,
+        "rerank": params.rerank,
+        "nprobe": params.nprobe,
+        "ef_search": params.ef_search,
+        "syntax": params.syntax,
+        "facets": params.facets,
+        "passages": params.passages,
+    }
+
+
 def search_page(engine: SearchEngine, params: SearchParams) -> dict[str, Any]:
     """One page of search results (the ``/api/search`` body)."""
-    response = engine.search(
-        params.q,
-        k=params.k,
-        mode=params.mode,
-        filters=params.filters,
-        page=params.page,
-        rerank=params.rerank,
-        nprobe=params.nprobe,
-        ef_search=params.ef_search,
-        syntax=params.syntax,
-        facets=params.facets,
-    )
-    return page_dict(response)
+    return page_dict(engine.search(**search_args(params)))
 
 
 def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[str, Any]:
@@ -45,6 +50,7 @@ def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[
         page=params.page,
         nprobe=params.nprobe,
         ef_search=params.ef_search,
+        passages=params.passages,
     )
     out = page_dict(response)
     out["pmid"] = int(pmid)

@@ -173,6 +173,65 @@ class Encoder:
         pooled = pool(hidden, inputs["attention_mask"], self.config.pooling, self.config.normalize)
         return pooled.cpu().numpy().astype(np.float32, copy=False)
 
+    def _tokenize(self, texts: Sequence[str]) -> dict[str, list[list[int]]]:
+        with self._tok_lock:
+            enc = self.tokenizer(
+                list(texts),
+                truncation=True,
+                max_length=self.max_length,
+                padding=False,
+                return_attention_mask=False,
+            )
+        return {k: v for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens of this model's tokenizer each text is (no special tokens, no
+        truncation): what a passage's token budget counts (``search.passages``)."""
+        if not len(texts):
+            return []
+        with self._tok_lock:
+            enc = self.tokenizer(
+                list(texts), add_special_tokens=False, truncation=False, verbose=False
+            )
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """``[start, end)`` character offsets of each text's tokens (no special tokens, no
+        truncation): the token count of any span of a text is then a lookup
+        (``search.passages``)."""
+        if not len(texts):
+            return []
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        with self._tok_lock:
+            if backend is not None:  # twice as fast as the tokenizer's __call__
+                if backend.truncation is not None:  # left on by an encode() call
+                    backend.no_truncation()
+                if backend.padding is not None:
+                    backend.no_padding()
+                rows = [
+                    e.offsets for e in backend.encode_batch(list(texts), add_special_tokens=False)
+                ]
+            else:
+                rows = self.tokenizer(
+                    list(texts),
+                    add_special_tokens=False,
+                    truncation=False,
+                    return_offsets_mapping=True,
+                    verbose=False,
+                )["offset_mapping"]
+        return [[(int(a), int(b)) for a, b in row] for row in rows]
+
+    def encode_one_pass(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim) vectors of ``texts`` from a single forward pass (one padded
+        batch, whatever the lengths): what a batch of short queries wants
+        (``search.batch``), where one call beats the length-sorted batches of
+        :meth:`encode`."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        out[:] = self._forward(self._tokenize(texts), list(range(len(texts))))
+        return out
+
     def encode(
         self,
         texts: Sequence[str],
@@ -188,15 +247,7 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
-        with self._tok_lock:
-            enc = self.tokenizer(
-                list(texts),
-                truncation=True,
-                max_length=self.max_length,
-                padding=False,
-                return_attention_mask=False,
-            )
-        enc = {k: v for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
+        enc = self._tokenize(texts)
         lengths = [len(ids) for ids in enc["input_ids"]]
         from tqdm.auto import tqdm
 

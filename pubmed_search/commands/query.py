@@ -78,10 +78,23 @@ def _print_text(response) -> None:
         )
         for line in _snippet_lines(hit.snippet):
             click.echo(" " * 5 + line)
+        if hit.passage is not None:
+            _print_passage(hit.passage)
     if not response.hits:
         click.echo("no results")
     if response.facets is not None:
         _print_facets(response.facets)
+
+
+def _print_passage(passage) -> None:
+    """The passage (``--passages``): its section, offsets and token count, then its text."""
+    label = terminal_safe(passage.section) if passage.section else "abstract"
+    click.echo(
+        f"     passage [{label}] chars {passage.start}-{passage.end}, {passage.tokens} tokens:"
+    )
+    text = terminal_safe(passage.text)
+    for line in textwrap.wrap(text, 90, break_long_words=False, break_on_hyphens=False):
+        click.echo(" " * 7 + line)
 
 
 FACET_NAMES = (("journal", "journals"), ("mesh", "MeSH"), ("pubtype", "publication types"))
@@ -157,10 +170,12 @@ def command(
     rerank_top_n: int = 50,
     nprobe: int | None = None,
     ef_search: int | None = None,
+    passages: bool = False,
 ) -> None:
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
-    journal, title, snippet); with --facets, the counts by year, journal, MeSH descriptor
-    and publication type after them. With --syntax pubmed, TEXT is a PubMed-style
+    journal, title, snippet); with --passages, each one's best-matching passage (section,
+    character offsets into the abstract); with --facets, the counts by year, journal, MeSH
+    descriptor and publication type after them. With --syntax pubmed, TEXT is a PubMed-style
     expression, e.g. 'asthma[ti] AND 2015:2024[dp]'."""
     from indexer.filters import Filters
     from search import ModelMismatchError, SearchEngine
@@ -212,6 +227,7 @@ def command(
             ef_search=ef_search,
             syntax=syntax,
             facets=facets,
+            passages=passages,
         )
     finally:
         engine.close()
