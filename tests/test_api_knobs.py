@@ -28,6 +28,8 @@ QUERIES = [
     "patients study results",
     "airway tumour insulin",
 ]
+FLOAT16_TOLERANCE = 2e-3
+"""Inner products of unit vectors stored as float16 (11-bit mantissa) vs float32."""
 BOUNDS = {"nprobe": MAX_NPROBE, "ef_search": MAX_EF_SEARCH}
 
 
@@ -139,9 +141,12 @@ def test_nprobe_changes_ivf_results_and_all_lists_is_exact(ivf_client, client) -
             [r["score"] for r in exact["results"]], abs=1e-5
         )
         assert len(one["results"]) == 5
-        # a subset (one list) can never beat the exact top 5, rank by rank
+        # a subset (one list) can never beat the exact top 5, rank by rank. When the probed
+        # list holds fewer than k vectors the engine scores exactly from the float16 vector
+        # file (search.dense.dense_top), whose inner products differ from FAISS's float32
+        # copy by up to ~1e-3 (seen: 0.969623 vs 0.969507), hence the tolerance.
         for got, best in zip(one["results"], exact["results"], strict=True):
-            assert got["score"] <= best["score"] + 1e-5, q
+            assert got["score"] <= best["score"] + FLOAT16_TOLERANCE, q
         differ += pmids(one) != pmids(exact)
     assert differ > 0, "nprobe=1 never changed a result: the knob did not reach FAISS"
 
