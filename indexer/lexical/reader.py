@@ -18,6 +18,7 @@ from indexer.errors import DamagedIndex
 from indexer.filters import Filters
 from indexer.lexical.analysis import TOKENIZER_NAME, Analysis, analyzer, query_terms
 from indexer.lexical.query import filter_clauses, restrict, text_query
+from indexer.lexical.schema import TEXT_FIELDS
 
 Hits = list[tuple[int, float]]
 
@@ -57,13 +58,17 @@ class LexicalIndex:
     # queries -----------------------------------------------------------------
     def text_query(self, text: str) -> tantivy.Query | None:
         """The BM25 query of plain text ``text``; None when it has no term to look for."""
-        terms = query_terms(text, self.analysis)
+        terms = query_terms(text, self.analysis, known=self.holds)
         return text_query(self.schema, terms, self.analysis) if terms else None
 
     def filtered(
         self, query: tantivy.Query | None, filters: Filters | None, embeddable: bool = False
     ) -> tantivy.Query:
         return restrict(query, filter_clauses(self.schema, filters, embeddable))
+
+    def holds(self, term: str) -> bool:
+        """Whether some title or abstract holds the analysed term ``term``."""
+        return any(self.searcher.doc_freq(f, term) for f in TEXT_FIELDS)
 
     # search ------------------------------------------------------------------
     def run(self, query: tantivy.Query, limit: int, offset: int = 0) -> tuple[Hits, int]:
