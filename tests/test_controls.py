@@ -23,7 +23,8 @@ BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _fields(a: Article) -> list[str]:
-    out = [a.title, a.journal, a.journal_iso, a.language, a.doi or ""]
+    out = [a.title, a.journal, a.journal_iso, a.doi or ""]
+    out += a.languages
     out += [s.text for s in a.sections] + a.authors + a.keywords + a.publication_types
     out += [m.name for m in a.mesh]
     return out

@@ -200,7 +200,7 @@ def test_mesh_publication_types_keywords_language(tmp_path: Path) -> None:
     ]
     assert a.publication_types == ["Journal Article", "Review"]
     assert a.keywords == ["alpha", "beta gamma", "delta"]
-    assert a.language == "eng"
+    assert a.languages == ["eng", "fre"]  # every Language, in order
 
 
 PII = '<ELocationID EIdType="pii" ValidYN="Y">S0140</ELocationID>'
@@ -393,7 +393,7 @@ def test_jsonl_every_field(tmp_path: Path) -> None:
         "doi": "10.1/x",
         "publication_types": ["Journal Article"],
         "keywords": ["k1", "k2"],
-        "language": "eng",
+        "languages": ["eng"],
         "extra": {"ignored": True},
     }
     (a,), stats = read(jsonl(tmp_path, [full]))
@@ -409,7 +409,7 @@ def test_jsonl_every_field(tmp_path: Path) -> None:
         mesh=[MeshTerm("Humans"), MeshTerm("Asthma", "D001249", True)],
         publication_types=["Journal Article"],
         keywords=["k1", "k2"],
-        language="eng",
+        languages=["eng"],
         doi="10.1/x",
     )
     assert stats.articles == 1
@@ -492,7 +492,7 @@ def test_real_efetch_record() -> None:
     assert MeshTerm("Asthma", "D001249", True) in a.mesh  # major through its qualifier
     assert MeshTerm("Adult", "D000328", False) in a.mesh
     assert len(a.mesh) == 23 and all(m.ui and m.ui.startswith("D") for m in a.mesh)
-    assert "Randomized Controlled Trial" in a.publication_types and a.language == "eng"
+    assert "Randomized Controlled Trial" in a.publication_types and a.languages == ["eng"]
 
 
 def test_real_pubmedqa_corpus() -> None:

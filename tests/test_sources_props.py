@@ -99,7 +99,7 @@ def generated(draw: st.DrawFn) -> tuple[Article, list[Author]]:
         ),
         publication_types=draw(st.lists(WORD, max_size=3)),
         keywords=draw(st.lists(WORD, max_size=3)),
-        language=draw(st.sampled_from(["", "eng", "fre", "chi"])),
+        languages=draw(st.lists(st.sampled_from(["eng", "fre", "chi"]), max_size=2)),
         doi=doi,
     )
     return art, authors
@@ -123,7 +123,7 @@ def expected(a: Article) -> Article:
         mesh=[MeshTerm(norm(m.name), m.ui, m.major) for m in a.mesh],
         publication_types=[norm(p) for p in a.publication_types],
         keywords=[norm(k) for k in a.keywords],
-        language=a.language,
+        languages=list(a.languages),
         doi=opt(a.doi),
     )
 
@@ -173,8 +173,7 @@ def to_xml(a: Article, authors: list[Author]) -> str:
             inner = el("LastName", au.last) + el("ForeName", au.fore) + el("Initials", au.initials)
             names.append(f'<Author ValidYN="Y">{inner}</Author>')
     parts.append(f"<AuthorList>{''.join(names)}</AuthorList>")
-    if a.language:
-        parts.append(el("Language", a.language))
+    parts.extend(el("Language", lang) for lang in a.languages)
     parts.append(
         "<PublicationTypeList>"
         + "".join(el("PublicationType", p) for p in a.publication_types)
@@ -314,7 +313,7 @@ JSON_VALUES = st.recursive(
 )
 FIELDS = [
     "pmid", "title", "abstract", "sections", "mesh", "year", "journal", "journal_iso",
-    "authors", "doi", "publication_types", "keywords", "language", "version", "delete", "deleted",
+    "authors", "doi", "publication_types", "keywords", "languages", "version", "delete", "deleted",
 ]  # fmt: skip
 
 

@@ -33,7 +33,7 @@ def article_strategy(texts: st.SearchStrategy[str], ints: st.SearchStrategy[int]
         mesh=st.lists(st.builds(MeshTerm, texts, opt, st.booleans()), max_size=2),
         publication_types=st.lists(texts, max_size=2),
         keywords=st.lists(texts, max_size=2),
-        language=texts,
+        languages=st.lists(texts, max_size=2),
         doi=opt,
     )
 

@@ -275,7 +275,7 @@ SCHEMAS: dict[str, Any] = {
             },
             "publication_types": _STR_LIST,
             "keywords": _STR_LIST,
-            "language": _STR,
+            "languages": _STR_LIST,
             "doi": _NULL_STR,
             "url": {**_STR, "format": "uri"},
             "doi_url": _NULL_STR,

@@ -86,7 +86,7 @@ def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
         "mesh": [{"name": m.name, "ui": m.ui, "major": bool(m.major)} for m in a.mesh],
         "publication_types": list(a.publication_types),
         "keywords": list(a.keywords),
-        "language": a.language,
+        "languages": list(a.languages),
         "doi": a.doi,
         "url": pubmed_url(a.pmid),
         "doi_url": DOI_URL.format(doi=a.doi) if a.doi else None,

@@ -65,7 +65,7 @@ def clean_article(a: Article) -> tuple[Article, int]:
         mesh=mesh,
         publication_types=strs(a.publication_types),
         keywords=strs(a.keywords),
-        language=s(a.language),
+        languages=strs(a.languages),
         doi=o(a.doi),
     )
     return (cleaned, dropped) if dropped else (a, 0)

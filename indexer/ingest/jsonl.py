@@ -146,6 +146,14 @@ def _json_mesh(obj: dict) -> list[MeshTerm]:
     return out
 
 
+def _json_languages(obj: dict) -> list[str]:
+    """``languages`` (a list of codes), or the older single ``language`` string (commas
+    separate codes in it, as the lexical index always read it)."""
+    if "languages" in obj:
+        return _json_strs(obj, "languages")
+    return [t for t in map(_norm, _json_str(obj, "language").split(",")) if t]
+
+
 def _json_year(obj: dict) -> int | None:
     y = obj.get("year")
     if y is None or y == "":
@@ -181,6 +189,6 @@ def _json_record(obj: dict) -> Record:
         mesh=_json_mesh(obj),
         publication_types=_json_strs(obj, "publication_types"),
         keywords=_json_strs(obj, "keywords"),
-        language=_json_str(obj, "language"),
+        languages=_json_languages(obj),
         doi=_json_opt(obj, "doi", "doi"),
     )

@@ -178,8 +178,8 @@ def _fill(a: Article, mc: Any, elem: Any) -> Article:
             elif tag == "AuthorList":
                 a.authors = _authors(child)
             elif tag == "Language":
-                if not a.language:
-                    a.language = _text(child)
+                if lang := _text(child):
+                    a.languages.append(lang)
             elif tag == "PublicationTypeList":
                 a.publication_types = [
                     t for t in map(_text, child.iterchildren("PublicationType")) if t

@@ -90,7 +90,7 @@ def document(doc_id: int, a: Article) -> tantivy.Document:
         d.add_text("pubtype_name", p.strip())
     for au in a.authors:
         d.add_text("author", key(au))
-    for lang in a.language.split(","):
+    for lang in a.languages:
         if lang.strip():
             d.add_text("language", key(lang))
     d.add_unsigned("has_abstract", int(bool(abstract.strip())))

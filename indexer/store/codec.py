@@ -4,7 +4,14 @@ Everything of an :class:`~indexer.records.Article` except ``pmid`` / ``version``
 is written once, as compact JSON of a fixed-order array::
 
     [title, [[text, label, category], ...], journal, journal_iso, year, authors,
-     [[name, ui, major], ...], publication_types, keywords, language, doi]
+     [[name, ui, major, [[qualifier, ui, major], ...], descriptor_major], ...],
+     publication_types, keywords, languages, doi, vernacular_title, abstract_source,
+     [[last, fore, initials, collective, [affiliation, ...], orcid], ...],
+     [issn, issn_type, issn_linking, nlm_unique_id], [volume, issue, pages],
+     [year, month, day, season, medline_date] | null,
+     [article_date, date_revised, publication_status, medline_status, pmc],
+     [[grant_id, acronym, agency, country], ...], [[name, ui, registry_number], ...],
+     [pmid, ...], [[ref_type, pmid, ref_source], ...]]
 
 (the abstract is not stored: ``Article.abstract`` derives it from the sections), UTF-8,
 compressed with raw DEFLATE (level 6) primed with :data:`ZDICT`, a preset dictionary of
@@ -20,7 +27,17 @@ import hashlib
 import json
 import zlib
 
-from indexer.records import Article, MeshTerm, Section
+from indexer.records import (
+    Article,
+    AuthorDetail,
+    Chemical,
+    CommentCorrection,
+    Grant,
+    MeshQualifier,
+    MeshTerm,
+    PubDate,
+    Section,
+)
 
 HASH_BYTES = 16
 LEVEL = 6
@@ -55,23 +72,45 @@ pubmed21n1298 (17.4 vs 18.2 MB), for ~6-9 us more CPU a record."""
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _fields(a: Article) -> list:
+    """The fixed-order array of :data:`LAYOUT` (every part as a positional array)."""
+    pd = a.pub_date
+    return [
+        a.title,
+        [[s.text, s.label, s.category] for s in a.sections],
+        a.journal,
+        a.journal_iso,
+        a.year,
+        a.authors,
+        [
+            [m.name, m.ui, m.major, [[q.name, q.ui, q.major] for q in m.qualifiers],
+             m.descriptor_major]
+            for m in a.mesh
+        ],
+        a.publication_types,
+        a.keywords,
+        a.languages,
+        a.doi,
+        a.vernacular_title,
+        a.abstract_source,
+        [
+            [d.last_name, d.fore_name, d.initials, d.collective, list(d.affiliations), d.orcid]
+            for d in a.author_details
+        ],
+        [a.issn, a.issn_type, a.issn_linking, a.nlm_unique_id],
+        [a.volume, a.issue, a.pages],
+        None if pd is None else [pd.year, pd.month, pd.day, pd.season, pd.medline_date],
+        [a.article_date, a.date_revised, a.publication_status, a.medline_status, a.pmc],
+        [[g.grant_id, g.acronym, g.agency, g.country] for g in a.grants],
+        [[c.name, c.ui, c.registry_number] for c in a.chemicals],
+        a.references,
+        [[c.ref_type, c.pmid, c.ref_source] for c in a.comments_corrections],
+    ]  # fmt: skip
+
+
 def encode(a: Article) -> tuple[bytes, bytes]:
     """(content hash, uncompressed record) of ``a``; :func:`compress` the record to store it."""
-    record = _json(
-        [
-            a.title,
-            [[s.text, s.label, s.category] for s in a.sections],
-            a.journal,
-            a.journal_iso,
-            a.year,
-            a.authors,
-            [[m.name, m.ui, m.major] for m in a.mesh],
-            a.publication_types,
-            a.keywords,
-            a.language,
-            a.doi,
-        ]
-    ).encode("utf-8", "surrogatepass")
+    record = _json(_fields(a)).encode("utf-8", "surrogatepass")
     digest = hashlib.sha256(f"{a.pmid}:{a.version}:".encode())
     digest.update(record)
     return digest.digest()[:HASH_BYTES], record
@@ -91,9 +130,12 @@ def decode(pmid: int, version: int, data: bytes) -> Article:
     """The article stored as ``data`` (a :func:`compress`-ed record) for ``pmid`` / ``version``."""
     d = zlib.decompressobj(_WBITS, zdict=ZDICT)
     raw = d.decompress(data) + d.flush()
-    title, sections, journal, iso, year, authors, mesh, pubtypes, keywords, lang, doi = json.loads(
-        raw.decode("utf-8", "surrogatepass")
-    )
+    (
+        title, sections, journal, iso, year, authors, mesh, pubtypes, keywords, langs, doi,
+        vernacular, abstract_source, details, (issn, issn_type, issn_linking, nlm_id),
+        (volume, issue, pages), pd, (article_date, revised, pub_status, medline_status, pmc),
+        grants, chemicals, references, comments,
+    ) = json.loads(raw.decode("utf-8", "surrogatepass"))  # fmt: skip
     return Article(
         pmid=pmid,
         version=version,
@@ -103,9 +145,35 @@ def decode(pmid: int, version: int, data: bytes) -> Article:
         journal_iso=iso,
         year=year,
         authors=authors,
-        mesh=[MeshTerm(*m) for m in mesh],
+        mesh=[
+            MeshTerm(n, ui, major, tuple(MeshQualifier(*q) for q in quals), dmajor)
+            for n, ui, major, quals, dmajor in mesh
+        ],
         publication_types=pubtypes,
         keywords=keywords,
-        language=lang,
+        languages=langs,
         doi=doi,
+        vernacular_title=vernacular,
+        abstract_source=abstract_source,
+        author_details=[
+            AuthorDetail(last, fore, ini, coll, tuple(affs), orcid)
+            for last, fore, ini, coll, affs, orcid in details
+        ],
+        issn=issn,
+        issn_type=issn_type,
+        issn_linking=issn_linking,
+        nlm_unique_id=nlm_id,
+        volume=volume,
+        issue=issue,
+        pages=pages,
+        pub_date=None if pd is None else PubDate(*pd),
+        article_date=article_date,
+        date_revised=revised,
+        publication_status=pub_status,
+        medline_status=medline_status,
+        grants=[Grant(*g) for g in grants],
+        chemicals=[Chemical(*c) for c in chemicals],
+        pmc=pmc,
+        references=references,
+        comments_corrections=[CommentCorrection(*c) for c in comments],
     )
