@@ -94,6 +94,8 @@ def _hit_text(r: Mapping[str, Any]) -> str:
     doi = f" doi:{r['doi']}" if r["doi"] else ""
     lines = [f"[{r['rank']}] PMID {r['pmid']} ({year}) {r['title']} {r['journal']}.{doi}"]
     lines.append(f"    {r['url']}")
+    if r.get("citation"):
+        lines.append(f"    Cite: {r['citation']}")
     passage = r.get("passage")
     if passage:
         where = passage["section"] or "abstract"

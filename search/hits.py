@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from search.citation import vancouver
 from search.results import Hit
 from search.snippets import make_snippet
 
@@ -57,6 +58,7 @@ def build_hits(
                 snippet=make_snippet(a.abstract, query),
                 doc_id=int(doc_id),
                 passage=passage,
+                citation=vancouver(a),
             )
         )
     return hits

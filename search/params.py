@@ -32,7 +32,7 @@ MAX_NPROBE = 65_536
 caps it at its ``nlist`` (every list probed: an exhaustive IVF search)."""
 MAX_EF_SEARCH = 4096
 """Upper bound of ``ef_search``: the cap a filtered HNSW search grows its breadth to."""
-FORMATS = ("json", "ris", "bibtex", "csv")
+FORMATS = ("json", "ris", "bibtex", "csv", "medline")
 SYNTAXES = ("plain", "pubmed")
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
@@ -161,7 +161,8 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "format",
         "choice",
-        "json, or export the page as RIS, BibTeX or CSV (an attachment).",
+        "json, or export the page as RIS, BibTeX, CSV or MEDLINE (.nbib, PubMed's format), "
+        "as an attachment.",
         "page",
         default="json",
         choices=FORMATS,

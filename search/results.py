@@ -51,6 +51,7 @@ class Hit:
     snippet: Snippet
     doc_id: int = -1
     passage: Passage | None = None  # with passages=True: the best-matching passage
+    citation: str = ""  # Vancouver, as PubMed's "Cite" (search.citation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,9 @@ def test_results_are_the_api_results(client):
         assert f"/articles/{r['pmid']}/similar" in [a["href"] for a in p.all("a")]
     assert "page 1" in p.text and " ms" in p.text
     exports = [a["href"] for a in p.all("a") if "format=" in (a.get("href") or "")]
-    assert {re.search(r"format=(\w+)", h).group(1) for h in exports} == {"ris", "bibtex", "csv"}
+    assert {re.search(r"format=(\w+)", h).group(1) for h in exports} == {
+        *("ris", "bibtex", "csv", "medline")
+    }
     assert all(h.startswith("/api/search?") and "q=insulin" in h for h in exports)
 
 

@@ -1,4 +1,4 @@
-"""The retrieval API (JSON, plus RIS/BibTeX/CSV exports of a result page) under /api.
+"""The retrieval API (JSON, plus RIS/BibTeX/CSV/MEDLINE exports of a result page) under /api.
 
 Every view validates with ``web.params``, computes with ``web.service`` and leaves errors to
 ``web.errors`` (one shape: ``{"ok": false, "status", "error"}``).
@@ -18,7 +18,7 @@ from web.exports import export
 from web.openapi import openapi_document
 from web.params import SearchParams, parse_params, parse_pmid
 from web.service import (
-    add_abstracts,
+    add_records,
     article_dict,
     health_dict,
     reranker_name,
@@ -58,7 +58,7 @@ def result_page(page: dict[str, Any], params: SearchParams, name: str) -> Respon
     """JSON, or the page exported in ``params.format`` as an attachment."""
     if params.format == "json":
         return jsonify(page)
-    add_abstracts(engine(), page["results"])
+    add_records(engine(), page["results"])
     body, content_type, filename = export(params.format, page["results"], name)
     response = Response(body, content_type=content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

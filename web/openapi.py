@@ -190,6 +190,11 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "url": {**_STR, "format": "uri"},
+            "citation": {
+                **_STR,
+                "description": "Vancouver (NLM) citation, as PubMed's Cite gives it: authors, "
+                "title, journal ISO abbreviation, date;volume(issue):pages, doi, PMID, PMCID.",
+            },
             "passage": {
                 "anyOf": [{"$ref": REF + "Passage"}, {"type": "null"}],
                 "description": "With passages=true: the passage best matching the query; "

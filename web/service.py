@@ -57,11 +57,12 @@ def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[
     return out
 
 
-def add_abstracts(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
-    """Give each result dict its full ``abstract`` (exports carry it, not the snippet)."""
+def add_records(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
+    """Give each result dict its full stored ``record`` (``Article.to_dict()``: the exports
+    carry the whole citation and the full abstract, not the snippet)."""
     for result in results:
         stored = engine.article(result["pmid"])
-        result["abstract"] = stored.article.abstract if stored is not None else ""
+        result["record"] = stored.article.to_dict() if stored is not None else {}
 
 
 def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
