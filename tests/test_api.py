@@ -33,6 +33,11 @@ PAGE_KEYS = {
 }
 RESULT_KEYS = {
     "citation",
+    "cited_by",
+    "retracted",
+    "retraction_notices",
+    "expression_of_concern",
+    "concern_notices",
     "rank",
     "pmid",
     "score",

@@ -21,6 +21,7 @@ from web.service import (
     add_records,
     article_dict,
     health_dict,
+    related_page,
     reranker_name,
     search_page,
     similar_page,
@@ -91,6 +92,23 @@ def similar(pmid: str) -> Response:
     number = pmid_or_404(pmid)
     params = parse_params(request.args, need_query=False)
     return result_page(similar_page(engine(), number, params), params, f"similar {number}")
+
+
+@bp.get("/articles/<pmid>/references")
+def references(pmid: str) -> Response:
+    return _related("references", pmid)
+
+
+@bp.get("/articles/<pmid>/cited-by")
+def cited_by(pmid: str) -> Response:
+    return _related("cited_by", pmid)
+
+
+def _related(relation: str, pmid: str) -> Response:
+    number = pmid_or_404(pmid)
+    params = parse_params(request.args, need_query=False)
+    name = f"{relation.replace('_', '-')} {number}"
+    return result_page(related_page(engine(), relation, number, params), params, name)
 
 
 @bp.get("/health")

@@ -16,7 +16,9 @@ from typing import Any
 from search.params import MAX_K, SYNTAXES, Param, params_of
 from search.passages import MAX_PASSAGE_TOKENS
 from search.results import MODES
+from search.graph import RELATIONS
 from web.exports import EXPORTS
+from web.openapi_graph import ARTICLE_ONLY, CITATION, STANDING, graph_paths
 from web.openapi_batch import batch_path, batch_schemas
 
 REF = "#/components/schemas/"
@@ -190,11 +192,8 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "url": {**_STR, "format": "uri"},
-            "citation": {
-                **_STR,
-                "description": "Vancouver (NLM) citation, as PubMed's Cite gives it: authors, "
-                "title, journal ISO abbreviation, date;volume(issue):pages, doi, PMID, PMCID.",
-            },
+            "citation": CITATION,
+            **STANDING,
             "passage": {
                 "anyOf": [{"$ref": REF + "Passage"}, {"type": "null"}],
                 "description": "With passages=true: the passage best matching the query; "
@@ -220,7 +219,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "ok": {"const": True},
             "query": _STR,
-            "mode": {"type": "string", "enum": [*MODES, "similar"]},
+            "mode": {"type": "string", "enum": [*MODES, "similar", *RELATIONS]},
             "page": {"type": "integer", "minimum": 1},
             "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
             "total": {
@@ -284,6 +283,9 @@ SCHEMAS: dict[str, Any] = {
             "doi": _NULL_STR,
             "url": {**_STR, "format": "uri"},
             "doi_url": _NULL_STR,
+            "citation": CITATION,
+            **STANDING,
+            **ARTICLE_ONLY,
         }
     ),
     "Health": _obj(
@@ -405,6 +407,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _page_responses("SimilarPage"),
                 },
             },
+            **graph_paths(PMID, SIMILAR_PARAMS, _page_responses("SimilarPage")),
             "/api/health": {
                 "get": {
                     "operationId": "health",

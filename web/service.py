@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from search.citation import vancouver
 from search.pages import page_dict, pubmed_url
 from search.results import NotFound
 from web.params import SearchParams
@@ -51,6 +52,19 @@ def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[
         nprobe=params.nprobe,
         ef_search=params.ef_search,
         passages=params.passages,
+        by=params.by,
+    )
+    out = page_dict(response)
+    out["pmid"] = int(pmid)
+    return out
+
+
+def related_page(
+    engine: SearchEngine, relation: str, pmid: int, params: SearchParams
+) -> dict[str, Any]:
+    """One page of the articles ``pmid`` cites or that cite it (``NotFound`` if unknown)."""
+    response = engine.related(
+        relation, pmid, k=params.k, filters=params.filters, page=params.page
     )
     out = page_dict(response)
     out["pmid"] = int(pmid)
@@ -91,6 +105,8 @@ def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
         "doi": a.doi,
         "url": pubmed_url(a.pmid),
         "doi_url": DOI_URL.format(doi=a.doi) if a.doi else None,
+        "citation": vancouver(a),
+        **engine.standing(a.pmid),
     }
 
 

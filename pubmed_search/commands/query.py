@@ -162,6 +162,7 @@ def command(
     mesh: str | None,
     pubtype: str | None,
     has_abstract: bool | None,
+    exclude_retracted: bool | None,
     model: str | None,
     device: str,
     as_json: bool,
@@ -202,6 +203,7 @@ def command(
         mesh=mesh,
         pubtype=pubtype,
         has_abstract=has_abstract,
+        exclude_retracted=exclude_retracted,
     )
     try:
         engine = SearchEngine.open(
