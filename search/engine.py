@@ -22,12 +22,12 @@ from indexer.filters import Filters
 from indexer.lexical.facets import Facets, facet_counts
 from indexer.manifest import IndexDir
 from indexer.vectors.types import is_lossy, rescore_depth
+from search import graph
 from search.dense import dense_top, post_filtered_top
 from search.embedding import LRUCache, QueryEmbedder
 from search.fusion import K_RRF, reciprocal_rank_fusion
 from search.hits import build_hits
 from search.loading import load_state_parts
-from search import graph
 from search.params import (
     check_choice,
     check_filters,

@@ -41,7 +41,10 @@ def _both(state: IndexState, query: tantivy.Query, selection: Selection | None) 
     return tantivy.Query.boolean_query(
         [
             (tantivy.Occur.Must, query),
-            (tantivy.Occur.Must, tantivy.Query.const_score_query(state.select(selection, False), 0.0)),
+            (
+                tantivy.Occur.Must,
+                tantivy.Query.const_score_query(state.select(selection, False), 0.0),
+            ),
         ]
     )
 
@@ -53,9 +56,7 @@ def stored(state: IndexState, pmid: int) -> StoredArticle:
     return doc
 
 
-def references(
-    state: IndexState, doc: StoredArticle, selection: Selection | None
-) -> Ranked:
+def references(state: IndexState, doc: StoredArticle, selection: Selection | None) -> Ranked:
     """The articles of the version that ``doc`` cites, in its reference order (score: 1 /
     position in the reference list)."""
     refs = list(dict.fromkeys(doc.article.references))

@@ -13,13 +13,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from search.graph import RELATIONS
 from search.params import MAX_K, SYNTAXES, Param, params_of
 from search.passages import MAX_PASSAGE_TOKENS
 from search.results import MODES
-from search.graph import RELATIONS
 from web.exports import EXPORTS
-from web.openapi_graph import ARTICLE_ONLY, CITATION, STANDING, graph_paths
 from web.openapi_batch import batch_path, batch_schemas
+from web.openapi_graph import ARTICLE_ONLY, CITATION, STANDING, graph_paths
 
 REF = "#/components/schemas/"
 _STR = {"type": "string"}

@@ -63,9 +63,7 @@ def related_page(
     engine: SearchEngine, relation: str, pmid: int, params: SearchParams
 ) -> dict[str, Any]:
     """One page of the articles ``pmid`` cites or that cite it (``NotFound`` if unknown)."""
-    response = engine.related(
-        relation, pmid, k=params.k, filters=params.filters, page=params.page
-    )
+    response = engine.related(relation, pmid, k=params.k, filters=params.filters, page=params.page)
     out = page_dict(response)
     out["pmid"] = int(pmid)
     return out

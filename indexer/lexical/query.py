@@ -101,9 +101,7 @@ def restrict(query: tantivy.Query | None, clauses: list[tantivy.Query]) -> tanti
     return tantivy.Query.boolean_query(parts)
 
 
-def exclude(
-    schema: tantivy.Schema, query: tantivy.Query, doc_ids: Iterable[int]
-) -> tantivy.Query:
+def exclude(schema: tantivy.Schema, query: tantivy.Query, doc_ids: Iterable[int]) -> tantivy.Query:
     """``query`` without the documents ``doc_ids`` (scores unchanged)."""
     ids = sorted({int(d) for d in doc_ids})
     if not ids:

@@ -154,4 +154,3 @@ class LexicalIndex:
         self, doc_ids: Iterable[int], filters: Filters | None, embeddable: bool = True
     ) -> np.ndarray:
         return self.among(self.filtered(None, filters, embeddable), doc_ids)
-
