@@ -51,6 +51,7 @@ def comments_corrections(cc_list: Any) -> list[CommentCorrection]:
 def pubmed_data(a: Article, elem: Any, doi: str | None) -> str | None:
     """Fill status, PMC id and references from ``<PubmedData>``; returns the DOI: ``doi``
     (the Article's ELocationID), else PubmedData's ArticleId (never a reference's)."""
+    cited: list[int | None] = []
     for data in elem.iterchildren("PubmedData"):
         for child in data:
             tag = child.tag
@@ -64,16 +65,13 @@ def pubmed_data(a: Article, elem: Any, doi: str | None) -> str | None:
             elif tag == "PublicationStatus":
                 a.publication_status = text(child) or None
             elif tag == _CITED:  # the pre-filter's compact ReferenceList: PMIDs, space-separated
-                a.references = _unique(map(parse_pmid, (child.text or "").split()))
+                cited.extend(map(parse_pmid, (child.text or "").split()))
             elif tag == "ReferenceList":  # one the pre-filter left (an oversized segment)
-                a.references = _unique(
+                cited.extend(
                     parse_pmid(aid.text)
                     for aid in child.iter("ArticleId")
                     if aid.get("IdType") == "pubmed"
                 )
+    if cited:  # older records carry one ReferenceList per reference: all of them count
+        a.references = list(dict.fromkeys(p for p in cited if p is not None))
     return doi
-
-
-def _unique(pmids: Any) -> list[int]:
-    """Valid PMIDs in first-seen order, each once."""
-    return list(dict.fromkeys(p for p in pmids if p is not None))
