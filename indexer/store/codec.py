@@ -6,7 +6,7 @@ is written once, as compact JSON of a fixed-order array::
     [title, [[text, label, category], ...], journal, journal_iso, year, authors,
      [[name, ui, major, [[qualifier, ui, major], ...], descriptor_major], ...],
      publication_types, keywords, languages, doi, vernacular_title, abstract_source,
-     [[last, fore, initials, collective, [affiliation, ...], orcid], ...],
+     [[affiliation, ...], [[last, fore, initials, collective, [index, ...], orcid], ...]],
      [issn, issn_type, issn_linking, nlm_unique_id], [volume, issue, pages],
      [year, month, day, season, medline_date] | null,
      [article_date, date_revised, publication_status, medline_status, pmc],
@@ -93,10 +93,7 @@ def _fields(a: Article) -> list:
         a.doi,
         a.vernacular_title,
         a.abstract_source,
-        [
-            [d.last_name, d.fore_name, d.initials, d.collective, list(d.affiliations), d.orcid]
-            for d in a.author_details
-        ],
+        _details(a.author_details),
         [a.issn, a.issn_type, a.issn_linking, a.nlm_unique_id],
         [a.volume, a.issue, a.pages],
         None if pd is None else [pd.year, pd.month, pd.day, pd.season, pd.medline_date],
@@ -106,6 +103,29 @@ def _fields(a: Article) -> list:
         a.references,
         [[c.ref_type, c.pmid, c.ref_source] for c in a.comments_corrections],
     ]  # fmt: skip
+
+
+def _details(details: list[AuthorDetail]) -> list:
+    """``[[affiliation, ...], [[last, fore, initials, collective, [index, ...], orcid], ...]]``:
+    each distinct affiliation once (co-authors usually share theirs), then the authors with
+    indexes into that list."""
+    index: dict[str, int] = {}
+    rows = [
+        [
+            d.last_name, d.fore_name, d.initials, d.collective,
+            [index.setdefault(x, len(index)) for x in d.affiliations], d.orcid,
+        ]
+        for d in details
+    ]  # fmt: skip
+    return [list(index), rows]
+
+
+def _authors_of(stored: list) -> list[AuthorDetail]:
+    affiliations, rows = stored
+    return [
+        AuthorDetail(last, fore, ini, coll, tuple(affiliations[i] for i in idx), orcid)
+        for last, fore, ini, coll, idx, orcid in rows
+    ]
 
 
 def encode(a: Article) -> tuple[bytes, bytes]:
@@ -155,10 +175,7 @@ def decode(pmid: int, version: int, data: bytes) -> Article:
         doi=doi,
         vernacular_title=vernacular,
         abstract_source=abstract_source,
-        author_details=[
-            AuthorDetail(last, fore, ini, coll, tuple(affs), orcid)
-            for last, fore, ini, coll, affs, orcid in details
-        ],
+        author_details=_authors_of(details),
         issn=issn,
         issn_type=issn_type,
         issn_linking=issn_linking,
