@@ -234,19 +234,17 @@ class SearchEngine:
         self, state: IndexState, query: str, selection: Selection | None, limit: int, offset: int
     ) -> tuple[list[tuple[int, float]], int]:
         """BM25 of the plain-text query among ``selection``, or of the expression itself."""
-        if selection is not None and selection.expression is not None:
-            return state.lexical.run(state.select(selection, False), limit, offset)
-        filters = selection.filters if selection is not None else None
-        return state.lexical.search(query, limit=limit, filters=filters, offset=offset)
+        q = self._match_query(state, query, selection)
+        return state.lexical.run(q, limit, offset) if q is not None else ([], 0)
 
     def _match_query(self, state: IndexState, query: str, selection: Selection | None):
         """The Tantivy query of a request's whole match set (what facets count)."""
         if selection is not None and selection.expression is not None:
             return state.select(selection, embeddable=False)
         text = state.lexical.text_query(query)
-        if text is None:
-            return None
-        return state.lexical.filtered(text, selection.filters if selection else None)
+        if text is None or selection is None:
+            return text
+        return state.select(selection, embeddable=False, base=text)
 
     def _rank(
         self,

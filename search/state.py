@@ -65,12 +65,15 @@ class Selection:
     expression: str | None = None
 
     def query(
-        self, lexical: LexicalIndex, embeddable: bool, retracted: Callable[[], np.ndarray]
+        self,
+        lexical: LexicalIndex,
+        embeddable: bool,
+        retracted: Callable[[], np.ndarray],
+        base: tantivy.Query | None = None,
     ) -> tantivy.Query:
-        """The Tantivy query selecting these articles (scores: BM25 of the text terms);
-        ``retracted``: the version's retracted doc ids, asked for when the filters exclude
-        them."""
-        base = None
+        """The Tantivy query selecting these articles (scores: BM25 of the text terms of the
+        expression, else of ``base``, a plain-text query); ``retracted``: the version's
+        retracted doc ids, asked for when the filters exclude them."""
         if self.expression is not None:
             from indexer.lexical import syntax
 
@@ -115,9 +118,12 @@ class IndexState:
     def retracted_ids(self) -> np.ndarray:
         return self.marks().retracted_ids()
 
-    def select(self, selection: Selection, embeddable: bool) -> tantivy.Query:
-        """The lexical query of ``selection`` at this version."""
-        return selection.query(self.lexical, embeddable, self.retracted_ids)
+    def select(
+        self, selection: Selection, embeddable: bool, base: tantivy.Query | None = None
+    ) -> tantivy.Query:
+        """The lexical query of ``selection`` at this version (``base``: a plain-text query
+        the selection restricts)."""
+        return selection.query(self.lexical, embeddable, self.retracted_ids, base)
 
     def filter_count(self, selection: Selection) -> int:
         """How many embedded articles ``selection`` holds at this version (cached)."""

@@ -1,0 +1,276 @@
+"""Retractions and the citation graph inside an index, built by the product's build() from
+PubMed XML the test writes: a baseline, then daily updates that bring a retraction notice
+without re-sending its target, an article citing an old one, the target revised clean (the
+retraction reversed) and a deleted notice.
+
+Collection (PMID: what it is):
+101 cites 102, 103 (2003) · 102 (2001) · 103 Review (2005) · 104 cites 102, 103, 999 (2010)
+105 RetractionIn 201 + Retracted Publication · 106 Retracted Publication only
+107 under an expression of concern from 108 · 109 plain.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+HEAD = '<?xml version="1.0" encoding="utf-8"?>\n'
+
+
+def pubmed(*records: str) -> str:
+    return HEAD + "<PubmedArticleSet>\n" + "\n".join(records) + "\n</PubmedArticleSet>\n"
+
+
+WORDS = {
+    101: "asthma inhaled budesonide airway trial",
+    102: "asthma airway inflammation eosinophils",
+    103: "review of asthma inhaled corticosteroid therapy",
+    104: "airway remodelling budesonide asthma children",
+    105: "fabricated asthma data sepsis",
+    106: "sepsis antibiotic fluid resuscitation",
+    107: "stroke thrombolysis outcome registry",
+    108: "expression of concern stroke registry",
+    109: "insulin glucose diabetes cohort",
+    110: "retraction notice asthma trial",
+    111: "new asthma cohort citing the trial",
+    112: "second retraction notice asthma",
+}
+YEARS = {101: 2003, 102: 2001, 103: 2005, 104: 2010, 105: 2012, 111: 2020}
+
+
+def article_xml(
+    pmid: int,
+    refs: tuple[int, ...] = (),
+    links: tuple[tuple[str, int], ...] = (),
+    pubtypes: tuple[str, ...] = ("Journal Article",),
+) -> str:
+    year = YEARS.get(pmid, 2015)
+    types = "".join(f"<PublicationType>{t}</PublicationType>" for t in pubtypes)
+    cc = "".join(
+        f'<CommentsCorrections RefType="{kind}"><RefSource>J Test. {year}</RefSource>'
+        f'<PMID Version="1">{target}</PMID></CommentsCorrections>'
+        for kind, target in links
+    )
+    references = "".join(
+        f'<Reference><Citation>Ref {r}.</Citation><ArticleIdList><ArticleId IdType="pubmed">'
+        f"{r}</ArticleId></ArticleIdList></Reference>"
+        for r in refs
+    )
+    words = WORDS[pmid]
+    return (
+        f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}'
+        f"</PMID><Article><Journal><JournalIssue><Volume>{pmid % 50}</Volume><Issue>2</Issue>"
+        f"<PubDate><Year>{year}</Year><Month>Mar</Month></PubDate></JournalIssue>"
+        f"<Title>Journal of Tests</Title><ISOAbbreviation>J Test</ISOAbbreviation></Journal>"
+        f"<ArticleTitle>Study {pmid}: {words}.</ArticleTitle><Pagination><MedlinePgn>"
+        f"{pmid}-9</MedlinePgn></Pagination><Abstract><AbstractText>{words} {words}."
+        f"</AbstractText></Abstract><AuthorList><Author><LastName>Author{pmid}</LastName>"
+        f"<Initials>A</Initials></Author></AuthorList>"
+        f"<PublicationTypeList>{types}</PublicationTypeList></Article>"
+        f"{'<CommentsCorrectionsList>' + cc + '</CommentsCorrectionsList>' if cc else ''}"
+        f"</MedlineCitation><PubmedData>"
+        f"{'<ReferenceList>' + references + '</ReferenceList>' if references else ''}"
+        f"</PubmedData></PubmedArticle>"
+    )
+
+
+def deletion(*pmids: int) -> str:
+    ids = "".join(f'<PMID Version="1">{p}</PMID>' for p in pmids)
+    return f"<DeleteCitation>{ids}</DeleteCitation>"
+
+
+BASELINE = [
+    article_xml(101, refs=(102, 103)),
+    article_xml(102),
+    article_xml(103, pubtypes=("Review",)),
+    article_xml(104, refs=(102, 103, 999)),
+    article_xml(105, links=(("RetractionIn", 201),), pubtypes=("Retracted Publication",)),
+    article_xml(106, pubtypes=("Journal Article", "Retracted Publication")),
+    article_xml(107),
+    article_xml(108, links=(("ExpressionOfConcernFor", 107),), pubtypes=("Editorial",)),
+    article_xml(109),
+]
+NOTICE = article_xml(110, links=(("RetractionOf", 101),), pubtypes=("Retraction of Publication",))
+UPDATES = {
+    # the notice arrives, its target is not re-sent; a new article cites 101
+    "u1": [NOTICE, article_xml(111, refs=(101, 102))],
+    # NLM reverses the retraction: 101 revised (an erratum, no retraction link), newer than 110
+    "u2": [article_xml(101, refs=(102, 103), links=(("ErratumIn", 113),))],
+    # a second notice, then deleted
+    "u3": [
+        article_xml(112, links=(("RetractionOf", 101),), pubtypes=("Retraction of Publication",))
+    ],
+    "u4": [],
+}
+
+
+def _write(path: Path, records: list[str], deleted: tuple[int, ...] = ()) -> Path:
+    body = pubmed(*records)
+    if deleted:
+        body = body.replace("</PubmedArticleSet>", deletion(*deleted) + "</PubmedArticleSet>")
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
+    """Copies of the index after the baseline and after each update (name -> index dir)."""
+    from indexer.build import build
+    from indexer.build.settings import BuildSettings
+
+    root = tmp_path_factory.mktemp("graph")
+    index = root / "index"
+    settings = BuildSettings(model=str(tiny_model_dir), max_length=64, show_progress=False)
+    out = {}
+    build(index, [_write(root / "base.xml", BASELINE)], settings)
+    out["base"] = shutil.copytree(index, root / "at-base")
+    for name, records in UPDATES.items():
+        deleted = (112,) if name == "u4" else ()
+        build(index, [_write(root / f"{name}.xml", records, deleted)], settings)
+        out[name] = shutil.copytree(index, root / f"at-{name}")
+    return out
+
+
+def _client(index: Path):
+    from web import create_app
+
+    app = create_app({"INDEX_DIR": str(index), "RELOAD_INTERVAL": 0})
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def clients(versions):
+    return {name: _client(path) for name, path in versions.items()}
+
+
+def get(client, path: str, **args) -> dict:
+    response = client.get(path, query_string=args)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def pmids(page: dict) -> list[int]:
+    return [r["pmid"] for r in page["results"]]
+
+
+def standing(client, pmid: int) -> dict:
+    a = get(client, f"/api/articles/{pmid}")
+    return {k: a[k] for k in ("retracted", "retraction_notices", "expression_of_concern")}
+
+
+# retractions ------------------------------------------------------------------------------
+
+
+def test_own_record_and_notice_marks_in_the_baseline(clients) -> None:
+    c = clients["base"]
+    assert standing(c, 105) == {
+        "retracted": True,
+        "retraction_notices": [201],
+        "expression_of_concern": False,
+    }
+    assert standing(c, 106)["retracted"] and standing(c, 106)["retraction_notices"] == []
+    concern = get(c, "/api/articles/107")
+    assert concern["expression_of_concern"] and concern["concern_notices"] == [108]
+    assert not concern["retracted"]
+    for plain in (101, 102, 108, 109):
+        assert standing(c, plain)["retracted"] is False, plain
+
+
+def test_a_notice_in_an_update_marks_its_target_without_the_target_resent(clients) -> None:
+    assert standing(clients["base"], 101)["retracted"] is False
+    assert standing(clients["u1"], 101) == {
+        "retracted": True,
+        "retraction_notices": [110],
+        "expression_of_concern": False,
+    }
+    hit = next(
+        r for r in get(clients["u1"], "/api/search", q="budesonide")["results"] if r["pmid"] == 101
+    )
+    assert hit["retracted"] and hit["retraction_notices"] == [110]
+
+
+def test_a_revised_target_reverses_the_retraction_and_a_deleted_notice_counts_no_more(
+    clients,
+) -> None:
+    assert standing(clients["u2"], 101)["retracted"] is False  # 101 newer than notice 110
+    assert standing(clients["u3"], 101)["retraction_notices"] == [112]  # a newer notice
+    assert standing(clients["u4"], 101)["retracted"] is False  # 112 deleted
+
+
+@pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
+def test_exclude_retracted_in_every_mode(clients, mode) -> None:
+    c = clients["u1"]
+    everything = pmids(get(c, "/api/search", q="asthma sepsis budesonide", mode=mode, k=50))
+    assert {101, 105} <= set(everything)
+    kept = get(
+        c, "/api/search", q="asthma sepsis budesonide", mode=mode, k=50, exclude_retracted="1"
+    )
+    assert not {101, 105, 106} & set(pmids(kept))
+    rest = [p for p in everything if p not in (101, 105, 106)]
+    if mode == "hybrid":  # fusion ranks the rest anew (their ranks on each side moved up)
+        assert set(pmids(kept)) == set(rest)
+    else:  # a filter leaves the order of the rest as it was
+        assert pmids(kept) == rest
+
+
+# the citation graph ---------------------------------------------------------------------
+
+
+def test_references_in_reference_order_with_filters(clients) -> None:
+    c = clients["base"]
+    assert pmids(get(c, "/api/articles/104/references")) == [102, 103]  # 999 is not held
+    assert pmids(get(c, "/api/articles/104/references", pubtype="Review")) == [103]
+    page2 = get(c, "/api/articles/104/references", k=1, page=2)
+    assert pmids(page2) == [103] and page2["total"] == 2
+    assert get(c, "/api/articles/104")["references_in_index"] == 2
+
+
+def test_cited_by_newest_first_and_a_new_citer_appears_at_the_next_version(clients) -> None:
+    assert pmids(get(clients["base"], "/api/articles/102/cited-by")) == [104, 101]
+    assert pmids(get(clients["u1"], "/api/articles/102/cited-by")) == [111, 104, 101]
+    assert get(clients["base"], "/api/articles/101")["cited_by"] == 0
+    assert get(clients["u1"], "/api/articles/101")["cited_by"] == 1
+    hit = next(
+        r
+        for r in get(clients["u1"], "/api/search", q="inflammation eosinophils")["results"]
+        if r["pmid"] == 102
+    )
+    assert hit["cited_by"] == 3
+
+
+def test_similar_by_citations_and_both(clients) -> None:
+    c = clients["u1"]
+    by_citations = pmids(get(c, "/api/articles/101/similar", by="citations"))
+    # linked (cited by 111; cites 102, 103) and coupled (104 shares 102 and 103)
+    assert set(by_citations) == {102, 103, 104, 111}
+    assert 101 not in by_citations
+    both = pmids(get(c, "/api/articles/101/similar", by="both", k=20))
+    assert set(by_citations) <= set(both) and 101 not in both
+    bad = c.get("/api/articles/101/similar", query_string={"by": "friends"})
+    assert bad.status_code == 400 and "by" in bad.get_json()["error"]
+
+
+def test_unknown_article_is_404(clients) -> None:
+    for path in ("/api/articles/4242/references", "/api/articles/4242/cited-by"):
+        response = clients["base"].get(path)
+        assert response.status_code == 404 and response.get_json()["ok"] is False
+
+
+# the UI -----------------------------------------------------------------------------------
+
+
+def test_badges_counts_and_links_in_the_ui(clients) -> None:
+    c = clients["u1"]
+    html = c.get("/articles/101").get_data(as_text=True)
+    assert "badge-retracted" in html and "/articles/110" in html
+    assert "/articles/101/cited-by" in html and "/articles/101/references" in html
+    results = c.get("/search", query_string={"q": "budesonide"}).get_data(as_text=True)
+    assert "badge-retracted" in results
+    cited = c.get("/articles/102/cited-by").get_data(as_text=True)
+    assert cited.index("pmid-111") < cited.index("pmid-104") < cited.index("pmid-101")
+    refs = c.get("/articles/104/references").get_data(as_text=True)
+    assert "pmid-102" in refs and "pmid-103" in refs and "format=ris" in refs
+    header = c.get("/articles/109").get_data(as_text=True).split("<h1")[0]
+    assert "badge" not in header  # (its similar articles may be retracted and say so)
