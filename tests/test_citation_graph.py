@@ -274,3 +274,65 @@ def test_badges_counts_and_links_in_the_ui(clients) -> None:
     assert "pmid-102" in refs and "pmid-103" in refs and "format=ris" in refs
     header = c.get("/articles/109").get_data(as_text=True).split("<h1")[0]
     assert "badge" not in header  # (its similar articles may be retracted and say so)
+
+
+# the MCP tools --------------------------------------------------------------------------------
+
+
+def test_mcp_references_and_cited_by_tools_answer_what_the_api_answers(versions, clients) -> None:
+    import anyio
+    from mcp import Client
+
+    from mcp_server.server import build_server
+    from search import SearchEngine
+
+    with SearchEngine.open(versions["u1"]) as engine:
+        server = build_server(engine, reload_interval=0)
+
+        async def calls() -> tuple:
+            async with Client(server) as c:
+                return (
+                    await c.call_tool("references", {"pmid": 104, "passages": False}),
+                    await c.call_tool("cited_by", {"pmid": 102, "k": 2, "passages": False}),
+                    await c.call_tool("cited_by", {"pmid": 102, "by": "citations"}),
+                    await c.call_tool("similar", {"pmid": 101, "by": "citations"}),
+                )
+
+        refs, cited, bad, similar = anyio.run(calls)
+    assert pmids(refs.structured_content) == [102, 103]
+    assert pmids(cited.structured_content) == [111, 104] and cited.structured_content["has_next"]
+    api = get(clients["u1"], "/api/articles/102/cited-by", k=2)
+    assert pmids(api) == pmids(cited.structured_content)
+    assert bad.is_error and "by: unknown parameter" in bad.content[0].text
+    assert set(pmids(similar.structured_content)) == {102, 103, 104, 111}
+    assert "Cite: " in refs.content[0].text
+
+
+# exports and citations of built records -----------------------------------------------------
+
+
+def test_api_exports_and_citations_carry_volume_issue_pages(clients) -> None:
+    import io
+
+    import rispy
+    from Bio import Medline
+
+    c = clients["base"]
+    args = {"q": "asthma airway", "mode": "lexical", "k": 5}
+    page = get(c, "/api/search", **args)
+    assert len(page["results"]) >= 3
+    for r in page["results"]:
+        pmid = r["pmid"]
+        source = f"J Test. {YEARS.get(pmid, 2015)} Mar;{pmid % 50}(2):{pmid}-9."
+        assert source in r["citation"] and r["citation"].endswith(f"PMID: {pmid}.")
+    ris = c.get("/api/search", query_string={**args, "format": "ris"}).get_data(as_text=True)
+    entries = rispy.loads(ris.replace("\r\n", "\n"))
+    nbib = c.get("/api/search", query_string={**args, "format": "medline"}).get_data(as_text=True)
+    records = list(Medline.parse(io.StringIO(nbib)))
+    for r, entry, rec in zip(page["results"], entries, records, strict=True):
+        pmid = r["pmid"]
+        assert (entry["volume"], entry["number"]) == (str(pmid % 50), "2")
+        # MEDLINE abbreviates the last page: 102-9 is 102-109
+        assert (entry["start_page"], entry["end_page"]) == (str(pmid), str(pmid)[:-1] + "9")
+        assert rec["PMID"] == str(pmid) and rec["PG"] == f"{pmid}-9" and rec["VI"] == str(pmid % 50)
+        assert rec["DP"] == f"{YEARS.get(pmid, 2015)} Mar"
