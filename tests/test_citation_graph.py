@@ -1,136 +1,15 @@
-"""Retractions and the citation graph inside an index, built by the product's build() from
-PubMed XML the test writes: a baseline, then daily updates that bring a retraction notice
-without re-sending its target, an article citing an old one, the target revised clean (the
-retraction reversed) and a deleted notice.
-
-Collection (PMID: what it is):
-101 cites 102, 103 (2003) · 102 (2001) · 103 Review (2005) · 104 cites 102, 103, 999 (2010)
-105 RetractionIn 201 + Retracted Publication · 106 Retracted Publication only
-107 under an expression of concern from 108 · 109 plain.
-"""
+"""Retractions and the citation graph inside an index built by the product's build() from
+PubMed XML: a baseline, then daily updates that bring a retraction notice without re-sending
+its target, an article citing an old one, the target revised (the retraction reversed) and a
+deleted notice (``tests/fixtures/citations.py`` describes the collection)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-HEAD = '<?xml version="1.0" encoding="utf-8"?>\n'
-
-
-def pubmed(*records: str) -> str:
-    return HEAD + "<PubmedArticleSet>\n" + "\n".join(records) + "\n</PubmedArticleSet>\n"
-
-
-WORDS = {
-    101: "asthma inhaled budesonide airway trial",
-    102: "asthma airway inflammation eosinophils",
-    103: "review of asthma inhaled corticosteroid therapy",
-    104: "airway remodelling budesonide asthma children",
-    105: "fabricated asthma data sepsis",
-    106: "sepsis antibiotic fluid resuscitation",
-    107: "stroke thrombolysis outcome registry",
-    108: "expression of concern stroke registry",
-    109: "insulin glucose diabetes cohort",
-    110: "retraction notice asthma trial",
-    111: "new asthma cohort citing the trial",
-    112: "second retraction notice asthma",
-}
-YEARS = {101: 2003, 102: 2001, 103: 2005, 104: 2010, 105: 2012, 111: 2020}
-
-
-def article_xml(
-    pmid: int,
-    refs: tuple[int, ...] = (),
-    links: tuple[tuple[str, int], ...] = (),
-    pubtypes: tuple[str, ...] = ("Journal Article",),
-) -> str:
-    year = YEARS.get(pmid, 2015)
-    types = "".join(f"<PublicationType>{t}</PublicationType>" for t in pubtypes)
-    cc = "".join(
-        f'<CommentsCorrections RefType="{kind}"><RefSource>J Test. {year}</RefSource>'
-        f'<PMID Version="1">{target}</PMID></CommentsCorrections>'
-        for kind, target in links
-    )
-    references = "".join(
-        f'<Reference><Citation>Ref {r}.</Citation><ArticleIdList><ArticleId IdType="pubmed">'
-        f"{r}</ArticleId></ArticleIdList></Reference>"
-        for r in refs
-    )
-    words = WORDS[pmid]
-    return (
-        f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{pmid}'
-        f"</PMID><Article><Journal><JournalIssue><Volume>{pmid % 50}</Volume><Issue>2</Issue>"
-        f"<PubDate><Year>{year}</Year><Month>Mar</Month></PubDate></JournalIssue>"
-        f"<Title>Journal of Tests</Title><ISOAbbreviation>J Test</ISOAbbreviation></Journal>"
-        f"<ArticleTitle>Study {pmid}: {words}.</ArticleTitle><Pagination><MedlinePgn>"
-        f"{pmid}-9</MedlinePgn></Pagination><Abstract><AbstractText>{words} {words}."
-        f"</AbstractText></Abstract><AuthorList><Author><LastName>Author{pmid}</LastName>"
-        f"<Initials>A</Initials></Author></AuthorList>"
-        f"<PublicationTypeList>{types}</PublicationTypeList></Article>"
-        f"{'<CommentsCorrectionsList>' + cc + '</CommentsCorrectionsList>' if cc else ''}"
-        f"</MedlineCitation><PubmedData>"
-        f"{'<ReferenceList>' + references + '</ReferenceList>' if references else ''}"
-        f"</PubmedData></PubmedArticle>"
-    )
-
-
-def deletion(*pmids: int) -> str:
-    ids = "".join(f'<PMID Version="1">{p}</PMID>' for p in pmids)
-    return f"<DeleteCitation>{ids}</DeleteCitation>"
-
-
-BASELINE = [
-    article_xml(101, refs=(102, 103)),
-    article_xml(102),
-    article_xml(103, pubtypes=("Review",)),
-    article_xml(104, refs=(102, 103, 999)),
-    article_xml(105, links=(("RetractionIn", 201),), pubtypes=("Retracted Publication",)),
-    article_xml(106, pubtypes=("Journal Article", "Retracted Publication")),
-    article_xml(107),
-    article_xml(108, links=(("ExpressionOfConcernFor", 107),), pubtypes=("Editorial",)),
-    article_xml(109),
-]
-NOTICE = article_xml(110, links=(("RetractionOf", 101),), pubtypes=("Retraction of Publication",))
-UPDATES = {
-    # the notice arrives, its target is not re-sent; a new article cites 101
-    "u1": [NOTICE, article_xml(111, refs=(101, 102))],
-    # NLM reverses the retraction: 101 revised (an erratum, no retraction link), newer than 110
-    "u2": [article_xml(101, refs=(102, 103), links=(("ErratumIn", 113),))],
-    # a second notice, then deleted
-    "u3": [
-        article_xml(112, links=(("RetractionOf", 101),), pubtypes=("Retraction of Publication",))
-    ],
-    "u4": [],
-}
-
-
-def _write(path: Path, records: list[str], deleted: tuple[int, ...] = ()) -> Path:
-    body = pubmed(*records)
-    if deleted:
-        body = body.replace("</PubmedArticleSet>", deletion(*deleted) + "</PubmedArticleSet>")
-    path.write_text(body, encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def versions(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
-    """Copies of the index after the baseline and after each update (name -> index dir)."""
-    from indexer.build import build
-    from indexer.build.settings import BuildSettings
-
-    root = tmp_path_factory.mktemp("graph")
-    index = root / "index"
-    settings = BuildSettings(model=str(tiny_model_dir), max_length=64, show_progress=False)
-    out = {}
-    build(index, [_write(root / "base.xml", BASELINE)], settings)
-    out["base"] = shutil.copytree(index, root / "at-base")
-    for name, records in UPDATES.items():
-        deleted = (112,) if name == "u4" else ()
-        build(index, [_write(root / f"{name}.xml", records, deleted)], settings)
-        out[name] = shutil.copytree(index, root / f"at-{name}")
-    return out
+from tests.fixtures.citations import YEARS
 
 
 def _client(index: Path):
@@ -141,8 +20,8 @@ def _client(index: Path):
 
 
 @pytest.fixture(scope="module")
-def clients(versions):
-    return {name: _client(path) for name, path in versions.items()}
+def clients(citation_versions):
+    return {name: _client(path) for name, path in citation_versions.items()}
 
 
 def get(client, path: str, **args) -> dict:
@@ -279,14 +158,16 @@ def test_badges_counts_and_links_in_the_ui(clients) -> None:
 # the MCP tools --------------------------------------------------------------------------------
 
 
-def test_mcp_references_and_cited_by_tools_answer_what_the_api_answers(versions, clients) -> None:
+def test_mcp_references_and_cited_by_tools_answer_what_the_api_answers(
+    citation_versions, clients
+) -> None:
     import anyio
     from mcp import Client
 
     from mcp_server.server import build_server
     from search import SearchEngine
 
-    with SearchEngine.open(versions["u1"]) as engine:
+    with SearchEngine.open(citation_versions["u1"]) as engine:
         server = build_server(engine, reload_interval=0)
 
         async def calls() -> tuple:
