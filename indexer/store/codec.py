@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from functools import lru_cache
 
 from indexer.records import (
     Article,
@@ -149,6 +150,7 @@ def _displays(details: list[AuthorDetail]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)  # MeSH has ~30,000 descriptors
 def _ui(ui: str | None) -> str | int | None:
     """A descriptor UI ``D`` + 6 digits as that number, ``D`` + 9 digits as ``~number``."""
     if ui and ui[0] == "D" and len(ui) in (7, 10) and ui[1:].isdigit() and ui.isascii():
@@ -156,6 +158,7 @@ def _ui(ui: str | None) -> str | int | None:
     return ui
 
 
+@lru_cache(maxsize=1 << 16)
 def _ui_of(stored: str | int | None) -> str | None:
     if isinstance(stored, int):
         return f"D{stored:06d}" if stored >= 0 else f"D{~stored:09d}"
@@ -171,11 +174,12 @@ def _qualifier(q: MeshQualifier) -> int | list:
     return [q.name, q.ui, q.major] if code is None else 2 * code + q.major
 
 
+_CODED = tuple(MeshQualifier(n, ui, major) for n, ui in QUALIFIERS for major in (False, True))
+"""The qualifier stored as code ``i`` is ``_CODED[i]`` (immutable: shared by every record)."""
+
+
 def _qualifier_of(stored: int | list) -> MeshQualifier:
-    if isinstance(stored, list):
-        return MeshQualifier(*stored)
-    name, ui = QUALIFIERS[stored >> 1]
-    return MeshQualifier(name, ui, bool(stored & 1))
+    return MeshQualifier(*stored) if isinstance(stored, list) else _CODED[stored]
 
 
 def _details(details: list[AuthorDetail]) -> list:
