@@ -287,3 +287,15 @@ def _check(store: Store, model: Model, staging: int, id_of: dict[int, int]) -> N
         if r.removed == staging and r.added < staging and r.embeddable
     ]
     assert sorted(store.removed_doc_ids(staging).tolist()) == sorted(id_of[i] for i in removed)
+
+
+def test_codec_derives_display_names_only_when_they_are_the_readers() -> None:
+    """Stored once when ``authors`` are what the reader makes of ``author_details``; kept as
+    given otherwise (a JSONL record may say anything)."""
+    details = [AuthorDetail("Smith", "Jane", "JA"), AuthorDetail(collective="Group")]
+    for authors in (["Smith JA", "Group"], ["Jane Smith", "The Group"]):
+        a = Article(pmid=1, authors=authors, author_details=details)
+        _, record = encode(a)
+        assert decode(1, 1, compress(record)) == a
+        listed = json.dumps(authors, separators=(",", ":")).encode() in record
+        assert listed == (authors != ["Smith JA", "Group"])

@@ -8,6 +8,7 @@ shape (``search.pages.page_dict``), which ``pubmed-search query --json`` prints 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from search.citation import vancouver
 from search.pages import page_dict, pubmed_url
@@ -15,9 +16,12 @@ from search.results import NotFound
 from web.params import SearchParams
 
 if TYPE_CHECKING:
+    from indexer.records import Article
     from search.engine import SearchEngine
 
 DOI_URL = "https://doi.org/{doi}"
+PMC_URL = "https://www.ncbi.nlm.nih.gov/pmc/articles/{pmc}/"
+ORCID_URL = "https://orcid.org/{orcid}"
 
 
 def search_args(params: SearchParams) -> dict[str, Any]:
@@ -78,34 +82,37 @@ def add_records(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
 
 
 def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
-    """The full stored record of ``pmid``; raises ``NotFound``."""
+    """The full stored record of ``pmid`` (``Article.to_dict()``, every field of the complete
+    citation) with links and display strings; raises ``NotFound``."""
     stored = engine.article(pmid)
     if stored is None:
         raise NotFound(f"pmid: no article with PMID {pmid} in the index")
     a = stored.article
+    d = a.to_dict()
+    for detail in d["author_details"]:
+        orcid = detail["orcid"]
+        detail["orcid_url"] = ORCID_URL.format(orcid=quote(orcid, safe="")) if orcid else None
     return {
         "ok": True,
-        "pmid": a.pmid,
-        "version": a.version,
-        "title": a.title,
-        "sections": [
-            {"label": s.label, "category": s.category, "text": s.text} for s in a.sections
-        ],
-        "abstract": a.abstract,
-        "journal": a.journal,
-        "journal_iso": a.journal_iso,
-        "year": a.year,
-        "authors": list(a.authors),
-        "mesh": [{"name": m.name, "ui": m.ui, "major": bool(m.major)} for m in a.mesh],
-        "publication_types": list(a.publication_types),
-        "keywords": list(a.keywords),
-        "languages": list(a.languages),
-        "doi": a.doi,
+        **d,
+        "date": a.pub_date.display() if a.pub_date else (str(a.year) if a.year else None),
+        "source": source_line(a),
         "url": pubmed_url(a.pmid),
         "doi_url": DOI_URL.format(doi=a.doi) if a.doi else None,
+        "pmc_url": PMC_URL.format(pmc=quote(a.pmc, safe="")) if a.pmc else None,
         "citation": vancouver(a),
         **engine.standing(a.pmid),
     }
+
+
+def source_line(a: Article) -> str | None:
+    """Volume, issue and pages as PubMed cites them: ``378(20):1865-1876`` (None if none)."""
+    out = a.volume or ""
+    if a.issue:
+        out += f"({a.issue})"
+    if a.pages:
+        out += f":{a.pages}"
+    return out or None
 
 
 def reranker_name(engine: SearchEngine) -> str | None:

@@ -12,6 +12,7 @@ Each dropped character is counted in ``SourceStats.controls_dropped``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 
 from indexer.records import (
@@ -77,12 +78,48 @@ def may_hold_controls(data: bytes) -> bool:
     return b"\x7f" in data or b"&#" in data or _C1_UTF8.search(data) is not None
 
 
+def _texts(a: Article) -> Iterator[str | None]:
+    """Every text field of ``a`` (None for an absent optional one)."""
+    yield from (a.title, a.journal, a.journal_iso, a.doi, a.vernacular_title, a.issn)
+    yield from (a.issn_type, a.issn_linking, a.nlm_unique_id, a.volume, a.issue, a.pages)
+    yield from (a.article_date, a.date_revised, a.publication_status, a.medline_status, a.pmc)
+    yield from a.authors
+    yield from a.publication_types
+    yield from a.keywords
+    yield from a.languages
+    for s in a.sections:
+        yield from (s.text, s.label, s.category)
+    for m in a.mesh:
+        yield from (m.name, m.ui)
+        for q in m.qualifiers:
+            yield from (q.name, q.ui)
+    for d in a.author_details:
+        yield from (d.last_name, d.fore_name, d.initials, d.collective, d.orcid)
+        yield from d.affiliations
+    for g in a.grants:
+        yield from (g.grant_id, g.acronym, g.agency, g.country)
+    for c in a.chemicals:
+        yield from (c.name, c.ui, c.registry_number)
+    for x in a.comments_corrections:
+        yield from (x.ref_type, x.ref_source)
+    if a.pub_date is not None:
+        yield from (a.pub_date.season, a.pub_date.medline_date)
+
+
+def has_controls(a: Article) -> bool:
+    """Whether any text field of ``a`` holds a control (one scan over all of them)."""
+    return CONTROLS.search("\n".join(t for t in _texts(a) if t)) is not None
+
+
 def clean_article(a: Article) -> tuple[Article, int]:
     """``a`` with controls dropped from every text field, and how many were dropped.
 
     A part left without its required text (a section with neither text nor label, a MeSH
-    term, chemical or qualifier without a name) is dropped with it.
+    term, chemical or qualifier without a name) is dropped with it. An article without any
+    control is returned as it is after one scan (:func:`has_controls`).
     """
+    if not has_controls(a):
+        return a, 0
     dropped = 0
 
     def s(text: str) -> str:
@@ -114,17 +151,21 @@ def clean_article(a: Article) -> tuple[Article, int]:
         for m in a.mesh
         if (n := s(m.name))
     ]
-    details = [
-        AuthorDetail(
-            s(d.last_name), s(d.fore_name), s(d.initials), s(d.collective),
-            tuple(strs(d.affiliations)), o(d.orcid),
-        )
-        for d in a.author_details
-    ]  # fmt: skip
-    counted = dropped
+    before = dropped
+    names = [
+        (s(d.last_name), s(d.fore_name), s(d.initials), s(d.collective)) for d in a.author_details
+    ]
+    in_names, before = dropped - before, dropped
     authors = [s(x) for x in a.authors]
-    if details and len(details) == len(authors):  # aligned: keep them so
-        dropped = counted  # the display names repeat the names just counted
+    in_displays = dropped - before
+    aligned = bool(names) and len(names) == len(authors)
+    if aligned:  # the display names repeat the detail names: count what they hold once
+        dropped -= min(in_names, in_displays)
+    details = [
+        AuthorDetail(*n, tuple(strs(d.affiliations)), o(d.orcid))
+        for n, d in zip(names, a.author_details, strict=True)
+    ]
+    if aligned:  # keep them aligned
         details = [d for d, x in zip(details, authors, strict=True) if x]
     authors = [x for x in authors if x]
     pd = a.pub_date

@@ -152,6 +152,21 @@ class PubDate:
     season: str | None = None
     medline_date: str | None = None
 
+    def display(self) -> str | None:
+        """As PubMed shows it: ``2018 May 17``, ``2018 Spring``, ``1998 Dec-1999 Jan``."""
+        if self.medline_date:
+            return self.medline_date
+        if self.year is None:
+            return None
+        parts = [str(self.year)]
+        if self.month is not None:
+            parts.append(MONTHS[self.month - 1].capitalize())
+            if self.day is not None:
+                parts.append(str(self.day))
+        elif self.season:
+            parts.append(self.season)
+        return " ".join(parts)
+
     def iso(self) -> str | None:
         """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, as far as known (None without a year)."""
         if self.year is None:
