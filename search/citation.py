@@ -11,7 +11,6 @@ is not the print date. Every part the record lacks is left out.
 from __future__ import annotations
 
 from indexer.records import Article, PubDate
-from indexer.records.parts import MONTHS
 
 MAX_AUTHORS = 6
 
@@ -21,24 +20,10 @@ def _sentence(text: str) -> str:
     return text if not text or text[-1] in ".?!" else text + "."
 
 
-def _month(month: int | None) -> str:
-    return MONTHS[month - 1].title() if month is not None and 1 <= month <= 12 else ""
-
-
 def date_text(pd: PubDate | None, year: int | None = None) -> str:
     """``2019 May 3``, ``2019 Spring``, the MedlineDate text, or the year alone."""
-    if pd is None:
-        return str(year) if year is not None else ""
-    if pd.medline_date:
-        return " ".join(pd.medline_date.split())
-    parts = [str(pd.year if pd.year is not None else year or "")]
-    if pd.season:
-        parts.append(pd.season)
-    elif _month(pd.month):
-        parts.append(_month(pd.month))
-        if pd.day is not None:
-            parts.append(str(pd.day))
-    return " ".join(p for p in parts if p)
+    shown = pd.display() if pd is not None else None
+    return shown or (str(year) if year is not None else "")
 
 
 def _epub(a: Article) -> str:
@@ -49,21 +34,27 @@ def _epub(a: Article) -> str:
         y, m, d = (int(x) for x in a.article_date.split("-"))
     except ValueError:
         return ""
+    if not (1 <= m <= 12 and 1 <= d <= 31):
+        return ""
     epub = PubDate(year=y, month=m, day=d)
     if a.pub_date is not None and (a.pub_date.year, a.pub_date.month, a.pub_date.day) == (y, m, d):
         return ""
     return f"Epub {date_text(epub)}."
 
 
-def source(a: Article) -> str:
-    """``Date;Volume(Issue):Pages.`` with the parts the record has."""
+def locator(a: Article) -> str:
+    """``Volume(Issue):Pages`` with the parts the record has (``378(20):1865-1876``)."""
     where = a.volume or ""
     if a.issue:
         where += f"({a.issue})"
     if a.pages:
         where += f":{a.pages}"
-    date = date_text(a.pub_date, a.year)
-    text = ";".join(p for p in (date, where) if p)
+    return where
+
+
+def source(a: Article) -> str:
+    """``Date;Volume(Issue):Pages.`` with the parts the record has."""
+    text = ";".join(p for p in (date_text(a.pub_date, a.year), locator(a)) if p)
     return text + "." if text else ""
 
 

@@ -30,7 +30,6 @@ from web.exports.fields import (
     one_line,
     page_range,
     pmcid,
-    pub_date,
 )
 
 _BIB_ESCAPES = {
@@ -97,11 +96,11 @@ def _pages(hit: Hit) -> str:
 def _fields(hit: Hit) -> list[tuple[str, str]]:
     """(name, raw text) of every field the entry gets, before escaping."""
     authors = [bibtex_author(a) for a in hit.get("authors") or [] if one_line(a)]
-    has_month = bool(month_abbrev(pub_date(hit).get("month")))
+    has_month = bool(month_abbrev(hit))
     raw: list[tuple[str, Any]] = [
         ("journal", hit.get("journal")),
         ("year", hit.get("year")),
-        ("month", month_abbrev(pub_date(hit).get("month"))),
+        ("month", month_abbrev(hit)),
         ("date", iso_date(hit) if has_month else ""),
         ("volume", field(hit, "volume")),
         ("number", field(hit, "issue")),

@@ -13,7 +13,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from indexer.records import Article, PubDate
 from indexer.records.parts import MONTHS
+from search.citation import date_text, source
 
 Hit = Mapping[str, Any]
 
@@ -56,48 +58,43 @@ def page_range(pages: str) -> tuple[str, str]:
     return prefix + start, (end_prefix or prefix) + end
 
 
-def pub_date(hit: Hit) -> Mapping[str, Any]:
-    """The record's PubDate as a dict (``year``, ``month``, ``day``, ``season``,
-    ``medline_date``); only the year when the record is not known."""
+def pub_date(hit: Hit) -> PubDate | None:
+    """The record's PubDate; only the year when the page carries no record."""
     pd = record(hit).get("pub_date")
     if isinstance(pd, Mapping):
-        return pd
-    return {"year": hit.get("year")} if hit.get("year") is not None else {}
+        return PubDate(**pd)
+    year = hit.get("year")
+    return PubDate(year=year) if isinstance(year, int) else None
 
 
 def iso_date(hit: Hit) -> str:
     """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` of the publication date, as far as known."""
     pd = pub_date(hit)
-    year, month, day = pd.get("year"), pd.get("month"), pd.get("day")
-    if not isinstance(year, int):
-        return one_line(hit.get("year"))
-    out = f"{year:04d}"
-    if isinstance(month, int):
-        out += f"-{month:02d}"
-        if isinstance(day, int):
-            out += f"-{day:02d}"
-    return out
+    return (pd.iso() if pd is not None else None) or one_line(hit.get("year"))
 
 
-def month_abbrev(month: Any) -> str:
-    """``5`` -> ``"May"`` ("" for anything that is not a month number)."""
-    return MONTHS[month - 1].title() if isinstance(month, int) and 1 <= month <= 12 else ""
+def month_abbrev(hit: Hit) -> str:
+    """The publication month as ``May`` ("" when not known)."""
+    pd = pub_date(hit)
+    return MONTHS[pd.month - 1].title() if pd is not None and pd.month else ""
 
 
 def medline_date(hit: Hit) -> str:
     """The date as MEDLINE writes it (``DP``): ``2019 May 3``, ``2019 Spring``, the
     MedlineDate text, or the year."""
-    pd = pub_date(hit)
-    if pd.get("medline_date"):
-        return one_line(pd["medline_date"])
-    parts = [str(pd["year"])] if pd.get("year") is not None else []
-    if pd.get("season"):
-        parts.append(one_line(pd["season"]))
-    elif month_abbrev(pd.get("month")):
-        parts.append(month_abbrev(pd.get("month")))
-        if isinstance(pd.get("day"), int):
-            parts.append(str(pd["day"]))
-    return " ".join(parts)
+    return date_text(pub_date(hit), hit.get("year") if isinstance(hit.get("year"), int) else None)
+
+
+def citation_source(hit: Hit) -> str:
+    """``J Iso. 2019 May;12(3):123-9. doi: 10.1/x.`` as MEDLINE's SO field."""
+    rec = record(hit)
+    a = Article.from_dict({"pmid": hit.get("pmid") or 1, **rec}) if rec else None
+    journal = one_line(rec.get("journal_iso")) or one_line(hit.get("journal"))
+    where = source(a) if a is not None else (f"{hit['year']}." if hit.get("year") else "")
+    out = " ".join(p for p in (f"{journal}." if journal else "", where) if p)
+    if hit.get("doi"):
+        out += f" doi: {one_line(hit['doi'])}."
+    return out.strip()
 
 
 def author_details(hit: Hit) -> list[Mapping[str, Any]]:

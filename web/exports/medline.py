@@ -21,7 +21,7 @@ from web.exports.fields import (
     Hit,
     abstract,
     author_details,
-    field,
+    citation_source,
     keywords,
     languages,
     medline_date,
@@ -113,23 +113,6 @@ def _link(c: Mapping[str, Any]) -> str:
     return one_line(f"{one_line(c.get('ref_source'))}{pmid}")
 
 
-def _source(hit: Hit) -> str:
-    """``J Iso. 2019 May;12(3):123-9. doi: 10.1/x.`` as PubMed's SO field."""
-    where = field(hit, "volume")
-    if field(hit, "issue"):
-        where += f"({field(hit, 'issue')})"
-    if field(hit, "pages"):
-        where += f":{field(hit, 'pages')}"
-    journal = field(hit, "journal_iso") or one_line(hit.get("journal"))
-    date = medline_date(hit)
-    out = ". ".join(p for p in (journal, ";".join(p for p in (date, where) if p)) if p)
-    if out:
-        out += "."
-    if hit.get("doi"):
-        out += f" doi: {one_line(hit['doi'])}."
-    return out.strip()
-
-
 def _tagged(hit: Hit) -> Iterator[tuple[str, Any]]:
     rec = record(hit)
     yield "PMID", hit.get("pmid")
@@ -162,7 +145,7 @@ def _tagged(hit: Hit) -> Iterator[tuple[str, Any]]:
     if hit.get("doi"):
         yield "AID", f"{one_line(hit['doi'])} [doi]"
     yield "PST", rec.get("publication_status")
-    yield "SO", _source(hit)
+    yield "SO", citation_source(hit)
 
 
 def to_medline(hits: Iterable[Hit]) -> str:

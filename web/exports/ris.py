@@ -30,14 +30,14 @@ def _line(tag: str, value: Any) -> str:
 
 
 def _ris_date(hit: Hit) -> str:
+    """RIS's ``YYYY/MM/DD/other`` (``2019/05//Spring``)."""
     pd = pub_date(hit)
-    if pd.get("year") is None:
+    if pd is None or pd.year is None:
         return ""
-    parts = [str(pd["year"])]
-    for key in ("month", "day"):
-        value = pd.get(key)
-        parts.append(f"{value:02d}" if isinstance(value, int) else "")
-    return "/".join(parts) + "/" + one_line(pd.get("season"))
+    parts = [str(pd.year)]
+    for value in (pd.month, pd.day):
+        parts.append(f"{value:02d}" if value is not None else "")
+    return "/".join(parts) + "/" + one_line(pd.season)
 
 
 def to_ris(hits: Iterable[Hit]) -> str:
