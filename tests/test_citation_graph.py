@@ -217,3 +217,17 @@ def test_api_exports_and_citations_carry_volume_issue_pages(clients) -> None:
         assert (entry["start_page"], entry["end_page"]) == (str(pmid), str(pmid)[:-1] + "9")
         assert rec["PMID"] == str(pmid) and rec["PG"] == f"{pmid}-9" and rec["VI"] == str(pmid % 50)
         assert rec["DP"] == f"{YEARS.get(pmid, 2015)} Mar"
+
+
+def test_cli_marks_retracted_results_and_excludes_them(citation_versions) -> None:
+    from click.testing import CliRunner
+
+    from pubmed_search.commands.query import command
+
+    args = ["--index", str(citation_versions["u1"]), "--mode", "lexical", "-k", "20"]
+    shown = CliRunner().invoke(command, [*args, "budesonide asthma sepsis"])
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.output.splitlines() if "PMID 101 " in x)
+    assert line.endswith("[RETRACTED]")
+    kept = CliRunner().invoke(command, [*args, "--exclude-retracted", "budesonide asthma sepsis"])
+    assert kept.exit_code == 0 and "PMID 101 " not in kept.output and "PMID 102 " in kept.output
