@@ -428,3 +428,82 @@ def test_cli_exclude_pmids_and_errors(learnable, tmp_path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "only 160 training pairs" in result.output and "--batch-size" in result.output
+
+
+# --- citation pairs -------------------------------------------------------------------------
+
+
+def test_citation_pairs_link_citing_titles_to_cited_articles() -> None:
+    from indexer.tune.data import CITES_PER_ARTICLE, citation_pairs
+
+    text = "Alpha beta gamma delta. Epsilon zeta eta theta."
+    arts = {
+        1: Article(pmid=1, title="Citing title", references=[2, 3, 4, 1, 2, 99]),
+        2: _article(2, "Cited two", text),
+        3: _article(3, "No abstract", ""),
+        4: _article(4, "Cited four", text),
+        5: Article(pmid=5, title="", references=[2]),  # untitled: no query
+        6: Article(pmid=6, title="Many", references=list(range(10, 20))),
+        **{i: _article(i, f"T{i}", text) for i in range(10, 20)},
+    }
+    pairs = citation_pairs(arts, seed=1)
+    by_query = {}
+    for p in pairs:
+        by_query.setdefault(p.query_pmid, []).append(p)
+        assert p.kind == "cites" and p.positive == arts[p.pmid].embed_text()
+    assert [p.pmid for p in by_query[1]] == [2, 4]  # 3 has no abstract; 99 not held; no self
+    assert by_query[1][0].query == "Citing title"
+    assert 5 not in by_query
+    assert len(by_query[6]) == CITES_PER_ARTICLE  # capped, seeded
+    assert [p.pmid for p in citation_pairs(arts, seed=1)] == [p.pmid for p in pairs]
+    avoided = citation_pairs(arts, seed=1, avoid=[4, 6])
+    assert [p.pmid for p in avoided if p.query_pmid == 1] == [2] and 6 not in {
+        p.query_pmid for p in avoided
+    }
+
+
+def _citing_rows(rows: list[dict]) -> list[dict]:
+    """Each titled article cites up to three others on its first key topic (a learnable link)."""
+    by_key: dict[str, list[int]] = {}
+    for r in rows:
+        if r["title"]:
+            by_key.setdefault(r["title"].split()[0].lower(), []).append(r["pmid"])
+    out = []
+    for r in rows:
+        topic = by_key.get(r["title"].split()[0].lower(), []) if r["title"] else []
+        out.append({**r, "references": [p for p in topic if p != r["pmid"]][:3]})
+    return out
+
+
+@pytest.mark.slow
+def test_tune_on_citation_pairs(learnable, tmp_path: Path) -> None:
+    from indexer.tune import TUNING_FILE, TuneSettings, tune
+
+    _, model, rows = learnable
+    corpus = write_jsonl(tmp_path / "citing.jsonl", _citing_rows(rows))
+    s = TuneSettings(model=str(model), pairs="citations", show_progress=False, **TUNE_ARGS)
+    result = tune([corpus], tmp_path / "out", s)
+    report = json.loads((tmp_path / "out" / TUNING_FILE).read_text())
+    assert report["pairs"]["cites"] == report["pairs"]["train"] > 0
+    assert report["pairs"]["title"] == 0
+    # the held-out known-item pairs never appear in a citation pair (as citing or cited)
+    from indexer.ingest.sources import iter_records
+    from indexer.tune.data import citation_pairs, latest_articles, make_pair, select
+
+    articles = latest_articles(iter_records(corpus))
+    texts = [p for a in articles.values() if (p := make_pair(a, s.seed)) is not None]
+    held = {p.pmid for p in select(texts, s.seed, s.holdout_fraction)[1]}
+    cites = citation_pairs(articles, s.seed, avoid=held)
+    assert held and len(cites) == report["pairs"]["train"]
+    assert not held & ({p.pmid for p in cites} | {p.query_pmid for p in cites})
+    assert result.after["mrr@10"] > result.before["mrr@10"]
+
+
+def test_cli_pairs_citations_without_citations_is_one_line(learnable, tmp_path) -> None:
+    from pubmed_search.commands.tune import command
+
+    corpus, model, _ = learnable  # no references at all
+    args = ["--model", str(model), "--out", str(tmp_path / "o"), "--pairs", "citations"]
+    result = CliRunner().invoke(command, [*args, "--no-progress", str(corpus)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "0 citation pairs" in result.output and "--pairs both" in result.output

@@ -5,11 +5,17 @@ Pairs come from the user's own collection, no labels needed:
 - an article with a title and an abstract gives ``title -> abstract``;
 - an article without a title but with an abstract of at least two sentences gives an
   *inverse cloze* pair: one sentence (chosen with a per-PMID seed) is the query and the rest
-  of the abstract is the positive.
+  of the abstract is the positive;
+- with ``pairs="citations"`` or ``"both"``, a titled article that cites another article of
+  the inputs (its ReferenceList) gives ``citing title -> cited title and abstract``: the link
+  signal BioLinkBERT itself was pretrained on; at most :data:`CITES_PER_ARTICLE` such pairs
+  per citing article (seeded choice). ``"citations"`` trains on those alone, ``"both"`` on
+  both kinds.
 
 Pairs are deterministic: the same inputs and seed give the same pairs in the same order,
 whatever the file order (the latest revision of a PMID wins, deletions drop it). A fixed,
-seeded fraction is held out for the before/after known-item evaluation and never trained on.
+seeded fraction of the text pairs is held out for the before/after known-item evaluation and
+never trained on; no citation pair touches a held-out article (as citing or cited).
 
 Hard negatives ("bm25"): for each training pair, the best lexical match of its query that
 is not its positive (nor a held-out article), either from an index's lexical index or
@@ -34,11 +40,14 @@ from indexer.text import terms
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 MIN_ICT_WORDS = 4
+CITES_PER_ARTICLE = 3
+PAIR_SOURCES = ("text", "citations", "both")
 
 
 @dataclass(frozen=True, slots=True)
 class Pair:
-    """One training or evaluation example; ``kind`` is "title" or "ict"."""
+    """One training or evaluation example; ``kind`` is "title", "ict" or "cites" (``pmid``:
+    the positive's article; ``query_pmid``: the citing article of a "cites" pair)."""
 
     query: str
     positive: str
@@ -46,9 +55,13 @@ class Pair:
     kind: str
     negative: str | None = None
     negative_pmid: int | None = None
+    query_pmid: int | None = None
 
     def to_list(self) -> list:
-        return [self.query, self.positive, self.pmid, self.kind, self.negative, self.negative_pmid]
+        return [
+            *(self.query, self.positive, self.pmid, self.kind),
+            *(self.negative, self.negative_pmid, self.query_pmid),
+        ]
 
     @classmethod
     def from_list(cls, row: Sequence) -> Pair:
@@ -83,27 +96,55 @@ def make_pair(article: Article, seed: int) -> Pair | None:
     return Pair(sentences[pick], rest, article.pmid, "ict")
 
 
-def collect_pairs(
-    records: Iterable[Record], seed: int = 0, exclude_pmids: Iterable[int] = ()
-) -> list[Pair]:
-    """All pairs of ``records`` (latest revision per PMID; deleted PMIDs dropped), by PMID.
+def latest_articles(
+    records: Iterable[Record], exclude_pmids: Iterable[int] = ()
+) -> dict[int, Article]:
+    """The latest revision of every PMID of ``records`` (deleted PMIDs dropped), by PMID.
 
-    Memory grows with the collection (one pair per article, ~1-2 KB); cap the training set
-    with ``select`` rather than by reading fewer records.
+    Memory grows with the collection (~1-2 KB an article); cap the training set with
+    ``select`` rather than by reading fewer records.
     """
     excluded = {int(p) for p in exclude_pmids}
-    latest: dict[int, tuple[int, Pair | None]] = {}
+    latest: dict[int, Article] = {}
     for record in records:
         if isinstance(record, Deletion):
             latest.pop(record.pmid, None)
+        elif record.pmid not in excluded:
+            seen = latest.get(record.pmid)
+            if seen is None or seen.version <= record.version:
+                latest[record.pmid] = record
+    return dict(sorted(latest.items()))
+
+
+def collect_pairs(
+    records: Iterable[Record], seed: int = 0, exclude_pmids: Iterable[int] = ()
+) -> list[Pair]:
+    """All text pairs of ``records`` (latest revision per PMID; deleted PMIDs dropped), by PMID."""
+    articles = latest_articles(records, exclude_pmids)
+    return [p for a in articles.values() if (p := make_pair(a, seed)) is not None]
+
+
+def citation_pairs(
+    articles: dict[int, Article], seed: int, avoid: Iterable[int] = ()
+) -> list[Pair]:
+    """``citing title -> cited title and abstract`` pairs among ``articles`` (see the module
+    docstring), by citing PMID; none touches a PMID of ``avoid``."""
+    avoided = {int(p) for p in avoid}
+    out = []
+    for pmid, a in articles.items():
+        title = _clean_title(a.title)
+        if not title or pmid in avoided:
             continue
-        if record.pmid in excluded:
-            continue
-        seen = latest.get(record.pmid)
-        if seen is not None and seen[0] > record.version:
-            continue
-        latest[record.pmid] = (record.version, make_pair(record, seed))
-    return [p for _, (_, p) in sorted(latest.items()) if p is not None]
+        cited = [
+            c
+            for c in dict.fromkeys(a.references)
+            if c != pmid and c not in avoided and c in articles and articles[c].abstract.strip()
+        ]
+        if len(cited) > CITES_PER_ARTICLE:
+            cited = sorted(random.Random(f"{seed}:cites:{pmid}").sample(cited, CITES_PER_ARTICLE))
+        for c in cited:
+            out.append(Pair(title, articles[c].embed_text(), c, "cites", query_pmid=pmid))
+    return out
 
 
 def holdout_size(n: int, fraction: float, minimum: int = 50, maximum: int = 2000) -> int:
@@ -249,6 +290,7 @@ def prepare_data(
     min_train: int,
     hard_negatives: str,
     index_dir: str | None,
+    pairs_from: str = "text",
 ) -> tuple[list[Pair], list[Pair]]:
     """(train, heldout) from ``cache`` if it exists, else from ``inputs`` (then cached)."""
     import json
@@ -262,8 +304,21 @@ def prepare_data(
             Pair.from_list(r) for r in data["heldout"]
         ]
     stats = SourceStats()
-    pairs = collect_pairs(iter_many(inputs, stats), seed, exclude_pmids)
-    train, heldout = select(pairs, seed, holdout_fraction, max_pairs)
+    articles = latest_articles(iter_many(inputs, stats), exclude_pmids)
+    pairs = [p for a in articles.values() if (p := make_pair(a, seed)) is not None]
+    train, heldout = select(pairs, seed, holdout_fraction, None)
+    if pairs_from != "text":
+        cites = citation_pairs(articles, seed, avoid=[p.pmid for p in heldout])
+        if pairs_from == "citations" and len(cites) < min_train:
+            raise NotEnoughPairs(
+                f"only {len(cites)} citation pairs (a titled article citing an article with an "
+                f"abstract, both in the inputs): at least one batch ({min_train}) is needed; "
+                "use --pairs both, add inputs or lower --batch-size"
+            )
+        train = cites + train if pairs_from == "both" else cites
+        random.Random(f"{seed}:train").shuffle(train)
+    if max_pairs is not None:
+        train = train[:max_pairs]
     if len(train) < min_train:
         raise NotEnoughPairs(
             f"only {len(train)} training pairs from {stats.articles} articles in the inputs "

@@ -78,6 +78,7 @@ def tune(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
             min_train=settings.batch_size,
             hard_negatives=settings.hard_negatives,
             index_dir=settings.index_dir,
+            pairs_from=settings.pairs,
         )
     except NotEnoughPairs as e:
         raise TuneError(str(e)) from e

@@ -35,6 +35,7 @@ class TuneSettings:
     temperature: float | None = None  # None: learnable, starting at TAU_INIT
     pooling: str = "mean"
     hard_negatives: str = "none"  # "none" | "bm25"
+    pairs: str = "text"  # "text" | "citations" | "both" (indexer.tune.data)
     index_dir: str | None = None  # bm25 negatives from this index's store
     device: str = "auto"
     max_pairs: int | None = None
@@ -50,6 +51,8 @@ class TuneSettings:
             raise TuneError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
         if self.hard_negatives not in ("none", "bm25"):
             raise TuneError(f"hard negatives must be 'none' or 'bm25', not {self.hard_negatives!r}")
+        if self.pairs not in ("text", "citations", "both"):
+            raise TuneError(f"pairs must be text, citations or both, not {self.pairs!r}")
         if self.batch_size < 2:
             raise TuneError("batch size must be at least 2 (in-batch negatives)")
         if self.temperature is not None and not TAU_MIN <= self.temperature <= 1.0:

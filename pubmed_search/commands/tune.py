@@ -9,6 +9,7 @@ import click
 
 from indexer.models.device import DEVICES
 from indexer.models.pooling import POOLINGS
+from indexer.tune.data import PAIR_SOURCES
 from pubmed_search.cli import Command
 
 
@@ -69,6 +70,14 @@ def _read_pmids(path: str) -> list[int]:
     default=None,
     type=click.Path(file_okay=False, exists=True),
     help="Index whose store gives the bm25 negatives [default: BM25 over the tuning pairs].",
+)
+@click.option(
+    "--pairs",
+    type=click.Choice(PAIR_SOURCES),
+    default="text",
+    show_default=True,
+    help="text: title -> abstract (or sentence -> rest); citations: citing title -> cited "
+    "article, both in the inputs; both: the two kinds.",
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto")
 @click.option(
