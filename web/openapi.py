@@ -25,7 +25,6 @@ _STR = {"type": "string"}
 _NULL_STR = {"type": ["string", "null"]}
 _NULL_INT = {"type": ["integer", "null"]}
 _STR_LIST = {"type": "array", "items": _STR}
-_BOOL = {"type": "boolean"}
 _INT_TEXT = r"^\s*(?:[+-]?[0-9]{1,12})?\s*$"
 """An integer as text (what the parser reads from a JSON string): blank means unset."""
 
