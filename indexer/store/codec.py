@@ -187,16 +187,14 @@ def _details(details: list[AuthorDetail]) -> list:
     each distinct affiliation once (co-authors usually share theirs), then the authors with
     indexes into that list (trailing defaults left out)."""
     index: dict[str, int] = {}
-    rows = [
-        _trim(
-            [
-                d.last_name, d.fore_name, d.initials, d.collective,
-                [index.setdefault(x, len(index)) for x in d.affiliations], d.orcid,
-            ],
-            _DETAIL,
-        )
-        for d in details
-    ]  # fmt: skip
+    rows = []
+    for d in details:
+        if d.orcid is None and not d.affiliations and not d.collective:  # the common case
+            rows.append(_trim([d.last_name, d.fore_name, d.initials], _DETAIL))
+            continue
+        affiliations = [index.setdefault(x, len(index)) for x in d.affiliations]
+        row = [d.last_name, d.fore_name, d.initials, d.collective, affiliations, d.orcid]
+        rows.append(_trim(row, _DETAIL))
     return [list(index), rows]
 
 
