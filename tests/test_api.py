@@ -32,6 +32,12 @@ PAGE_KEYS = {
     "results",
 }
 RESULT_KEYS = {
+    "citation",
+    "cited_by",
+    "retracted",
+    "retraction_notices",
+    "expression_of_concern",
+    "concern_notices",
     "rank",
     "pmid",
     "score",
@@ -79,6 +85,7 @@ def check_page(page: dict, rows_by_pmid: dict[int, dict], k: int, first_rank: in
         for key in ("title", "journal", "year", "authors", "doi"):
             assert r[key] == row[key], key
         assert r["mesh"] == [m["name"] for m in row["mesh"]]
+        assert r["citation"].endswith(f"PMID: {r['pmid']}.") and row["title"] in r["citation"]
         plain = r["snippet"].strip("…")
         assert plain in " ".join(_abstract(row).split())
         for start, end in r["highlights"]:

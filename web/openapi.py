@@ -13,12 +13,14 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from search.graph import RELATIONS
 from search.params import MAX_K, SYNTAXES, Param, params_of
 from search.passages import MAX_PASSAGE_TOKENS
 from search.results import MODES
 from web.exports import EXPORTS
 from web.openapi_article import ARTICLE_SCHEMA
 from web.openapi_batch import batch_path, batch_schemas
+from web.openapi_graph import CITATION, STANDING, graph_paths
 
 REF = "#/components/schemas/"
 _STR = {"type": "string"}
@@ -191,6 +193,8 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "url": {**_STR, "format": "uri"},
+            "citation": CITATION,
+            **STANDING,
             "passage": {
                 "anyOf": [{"$ref": REF + "Passage"}, {"type": "null"}],
                 "description": "With passages=true: the passage best matching the query; "
@@ -216,7 +220,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "ok": {"const": True},
             "query": _STR,
-            "mode": {"type": "string", "enum": [*MODES, "similar"]},
+            "mode": {"type": "string", "enum": [*MODES, "similar", *RELATIONS]},
             "page": {"type": "integer", "minimum": 1},
             "k": {"type": "integer", "minimum": 1, "maximum": MAX_K},
             "total": {
@@ -375,6 +379,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": _page_responses("SimilarPage"),
                 },
             },
+            **graph_paths(PMID, SIMILAR_PARAMS, _page_responses("SimilarPage")),
             "/api/health": {
                 "get": {
                     "operationId": "health",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.openapi_graph import ARTICLE_ONLY, CITATION, STANDING
+
 _STR = {"type": "string"}
 _NULL_STR = {"type": ["string", "null"]}
 _NULL_INT = {"type": ["integer", "null"]}
@@ -142,5 +144,8 @@ ARTICLE_SCHEMA: dict[str, Any] = _obj(
         "url": {**_STR, "format": "uri"},
         "doi_url": _NULL_STR,
         "pmc_url": _NULL_STR,
+        "citation": CITATION,
+        **STANDING,
+        **ARTICLE_ONLY,
     }
 )

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from search.citation import locator, vancouver
 from search.pages import page_dict, pubmed_url
 from search.results import NotFound
 from web.params import SearchParams
 
 if TYPE_CHECKING:
-    from indexer.records import Article
     from search.engine import SearchEngine
 
 DOI_URL = "https://doi.org/{doi}"
@@ -55,17 +55,29 @@ def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[
         nprobe=params.nprobe,
         ef_search=params.ef_search,
         passages=params.passages,
+        by=params.by,
     )
     out = page_dict(response)
     out["pmid"] = int(pmid)
     return out
 
 
-def add_abstracts(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
-    """Give each result dict its full ``abstract`` (exports carry it, not the snippet)."""
+def related_page(
+    engine: SearchEngine, relation: str, pmid: int, params: SearchParams
+) -> dict[str, Any]:
+    """One page of the articles ``pmid`` cites or that cite it (``NotFound`` if unknown)."""
+    response = engine.related(relation, pmid, k=params.k, filters=params.filters, page=params.page)
+    out = page_dict(response)
+    out["pmid"] = int(pmid)
+    return out
+
+
+def add_records(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
+    """Give each result dict its full stored ``record`` (``Article.to_dict()``: the exports
+    carry the whole citation and the full abstract, not the snippet)."""
     for result in results:
         stored = engine.article(result["pmid"])
-        result["abstract"] = stored.article.abstract if stored is not None else ""
+        result["record"] = stored.article.to_dict() if stored is not None else {}
 
 
 def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
@@ -83,21 +95,13 @@ def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
         "ok": True,
         **d,
         "date": a.pub_date.display() if a.pub_date else (str(a.year) if a.year else None),
-        "source": source_line(a),
+        "source": locator(a) or None,
         "url": pubmed_url(a.pmid),
         "doi_url": DOI_URL.format(doi=a.doi) if a.doi else None,
         "pmc_url": PMC_URL.format(pmc=quote(a.pmc, safe="")) if a.pmc else None,
+        "citation": vancouver(a),
+        **engine.standing(a.pmid),
     }
-
-
-def source_line(a: Article) -> str | None:
-    """Volume, issue and pages as PubMed cites them: ``378(20):1865-1876`` (None if none)."""
-    out = a.volume or ""
-    if a.issue:
-        out += f"({a.issue})"
-    if a.pages:
-        out += f":{a.pages}"
-    return out or None
 
 
 def reranker_name(engine: SearchEngine) -> str | None:
