@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from indexer.errors import EXIT_DAMAGED, EXIT_UNAVAILABLE, EXIT_USAGE
 from indexer.manifest import FAISS_NAME, MANIFEST_NAME, IndexDir
+from indexer.store.schema import SCHEMA_VERSION
 
 
 def assert_one_line(result: Result, exit_code: int, *needles: str) -> str:
@@ -126,7 +127,7 @@ def _damage(index_dir: Path, how: str) -> str:
         with sqlite3.connect(idx.store_path) as db:
             db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
         db.close()
-        return "schema version 2 (this pubmed-search reads version 3)"
+        return f"schema version 2 (this pubmed-search reads version {SCHEMA_VERSION})"
     if how == "manifest not json":
         (idx.version_dir(version) / MANIFEST_NAME).write_text('{"version": 1, ')
         return "not valid JSON"
