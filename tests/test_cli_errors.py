@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from indexer.errors import EXIT_DAMAGED, EXIT_UNAVAILABLE, EXIT_USAGE
 from indexer.manifest import FAISS_NAME, MANIFEST_NAME, IndexDir
+from indexer.store.schema import SCHEMA_VERSION
 
 
 def assert_one_line(result: Result, exit_code: int, *needles: str) -> str:
@@ -120,13 +121,20 @@ def _damage(index_dir: Path, how: str) -> str:
     if how == "missing store":
         idx.store_path.unlink()
         return "no metadata store"
+    if how == "schema 2 store":  # written before the complete citation (#17)
+        import sqlite3
+
+        with sqlite3.connect(idx.store_path) as db:
+            db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        db.close()
+        return f"schema version 2 (this pubmed-search reads version {SCHEMA_VERSION})"
     if how == "manifest not json":
         (idx.version_dir(version) / MANIFEST_NAME).write_text('{"version": 1, ')
         return "not valid JSON"
     raise AssertionError(how)
 
 
-@pytest.fixture(params=["truncated faiss", "missing store", "manifest not json"])
+@pytest.fixture(params=["truncated faiss", "missing store", "schema 2 store", "manifest not json"])
 def damaged(request, tmp_path, tiny_index) -> tuple[Path, str, str]:
     index_dir = tmp_path / "index"
     shutil.copytree(tiny_index, index_dir)

@@ -580,7 +580,8 @@ def test_real_pubmed_files(name: str, n_articles: int, n_deleted: int) -> None:
         if isinstance(r, Deletion):
             got_deleted.append(r.pmid)
             continue
-        got.append((r.pmid, r.version, bool(r.sections), r.doi))
+        own_abstract = r.abstract_source == "abstract" and bool(r.abstract)  # not OtherAbstract
+        got.append((r.pmid, r.version, own_abstract, r.doi))
         assert r.year is not None and 1800 < r.year < 2100
         with_title += bool(r.title)
         with_journal_and_authors += bool(r.journal and r.authors)

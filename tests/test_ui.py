@@ -254,6 +254,10 @@ def test_xss_article_is_inert_on_every_page(xss_client):
     assert "&lt;script&gt;" in raw
     doi_links = [a["href"] for a in article.all("a") if "doi.org" in (a.get("href") or "")]
     assert doi_links and all('"' not in h and "<" not in h for h in doi_links)
+    for host in ("orcid.org", "ncbi.nlm.nih.gov/pmc"):  # links built from record text (#17)
+        links = [a["href"] for a in article.all("a") if host in (a.get("href") or "")]
+        assert links and all('"' not in h and "<" not in h for h in links), host
+        assert all(h.startswith("https://") for h in links)
 
 
 def test_xss_in_the_query_is_inert(client):
