@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from search.fusion import K_RRF, reciprocal_rank_fusion
+from indexer.fusion import K_RRF, reciprocal_rank_fusion
 
 
 def test_rrf_hand_computed() -> None:
