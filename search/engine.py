@@ -270,10 +270,12 @@ class SearchEngine:
         return fused[first : first + count], total
 
     @staticmethod
-    def fusion_of(state: IndexState, weights: tuple[float, float] | None) -> Fusion:
-        """The index's recorded fusion, with a request's ``weights`` when it gives them."""
-        recorded = state.manifest.hybrid_fusion
-        return recorded if weights is None else recorded.with_weights(*weights)
+    def fusion_of(
+        state: IndexState, weights: tuple[float, float] | None, fusion: Fusion | None = None
+    ) -> Fusion:
+        """``fusion`` or the index's recorded one, with a request's ``weights`` if given."""
+        chosen = fusion if fusion is not None else state.manifest.hybrid_fusion
+        return chosen if weights is None else chosen.with_weights(*weights)
 
     def _facets(self, state: IndexState, query: str, selection: Selection | None) -> Facets:
         match = self._match_query(state, query, selection)
@@ -293,6 +295,7 @@ class SearchEngine:
         syntax: str = "plain",
         facets: bool = False,
         passages: bool = False,
+        fusion: Fusion | None = None,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
@@ -302,7 +305,9 @@ class SearchEngine:
         or a convex combination of normalised scores, with the weights calibrated when the
         index was built; an index built before fusion was recorded: RRF, k = 60, weights
         1/1; score = the fused score). ``weights`` (dense, lexical) override the recorded
-        weights (the method, k and depth stay). ``total``: see :class:`SearchResponse`.
+        weights (the method, k and depth stay); ``fusion`` (Python callers, e.g. ``eval``'s
+        fixed-fusion row): this fusion instead of the recorded one (``weights`` still
+        override its weights). ``total``: see :class:`SearchResponse`.
         ``syntax``: "plain" (the query is words, never syntax) or "pubmed" (the query is a
         PubMed-style expression, ``indexer.lexical.syntax``: in lexical mode it is the query;
         in dense and hybrid modes it selects the candidate set exactly, ranked by meaning
@@ -330,7 +335,9 @@ class SearchEngine:
                 "rerank: this engine has no cross-encoder (open it with reranker=)"
             )
         state = self.state
-        fusion = self.fusion_of(state, request_weights)
+        if fusion is not None and not isinstance(fusion, Fusion):
+            raise InvalidParameter(f"fusion: expected indexer.fusion.Fusion, got {fusion!r}")
+        fusion = self.fusion_of(state, request_weights, fusion)
         selection = Selection(filters, expression) if filters or expression else None
         if selection is not None:
             selection.query(state.lexical, embeddable=False)  # a bad expression: 400 now

@@ -69,7 +69,7 @@ def test_tiny_index_records_its_calibration(tiny_index: Path) -> None:
 def test_calibration_leaves_the_published_lexical_index_untouched(
     tmp_path: Path, tiny_model_dir: Path, tiny_corpus
 ) -> None:
-    path, rows = tiny_corpus
+    path, _rows = tiny_corpus
     index_dir = tmp_path / "index"
     build(index_dir, [path], _settings(tiny_model_dir, calibrate=False))
     idx = IndexDir(index_dir)

@@ -171,7 +171,7 @@ def test_fusion_round_trips_and_refuses_bad_values() -> None:
     f = Fusion("convex", 0.2, 0.8, 60, 100, "calibration", {"pairs": 300, "grid": {"rrf": []}})
     back = Fusion.from_dict(f.to_dict())
     assert back == f and back.calibration == f.calibration
-    assert "convex, dense 0.2 / lexical 0.8, depth 100 (calibration)" == f.describe()
+    assert f.describe() == "convex, dense 0.2 / lexical 0.8, depth 100 (calibration)"
     for bad in (
         {"method": "max"},
         {"dense_weight": -0.1},
