@@ -89,13 +89,16 @@ def index_for(corpus: Corpus, work: Path) -> Path:
 
 def calibrated(engine, work: Path) -> Fusion:
     """The index's recorded calibration; for an index built before calibration existed,
-    the same measurement run now (cached beside the index)."""
+    the same measurement run now (cached beside the index; ``min_words`` as a build
+    records it)."""
     state = engine.state
     if state.manifest.fusion is not None:
         return state.manifest.fusion
     cache = work / f"{Path(engine.index_dir.root).name}.fusion.json"
     if cache.exists():
-        return Fusion.from_dict(json.loads(cache.read_text()))
+        recorded = json.loads(cache.read_text())
+        if "min_words" in recorded:
+            return Fusion.from_dict(recorded)
     idx = engine.index_dir
     fusion = calibrate(
         state.store,
@@ -127,7 +130,8 @@ def check_engine(engine, task: Task, lists: Lists, n: int = 20) -> None:
     fusion = engine.state.manifest.hybrid_fusion
     for qid in list(task.queries)[:n]:
         dense, lexical = lists[qid]
-        offline = [d for d, _ in fusion.fuse(dense[: fusion.depth], lexical[: fusion.depth])]
+        f = fusion.for_query(task.queries[qid])
+        offline = [d for d, _ in f.fuse(dense[: f.depth], lexical[: f.depth])]
         served = [h.doc_id for h in engine.search(task.queries[qid], k=10, mode="hybrid").hits]
         assert served == offline[:10], (task.name, qid, served, offline[:10])
 
@@ -138,16 +142,23 @@ def pmid_map(engine, lists: Lists) -> dict[int, str]:
     return {d: str(doc.article.pmid) for d, doc in docs.items()}
 
 
-def score(
-    lists: Lists, qrels: dict[str, dict[str, int]], pmids: dict[int, str], ranker
-) -> dict[str, float]:
-    runs = {qid: [pmids[d] for d, _ in ranker(*pair)][:100] for qid, pair in lists.items()}
+def score(task: Task, lists: Lists, pmids: dict[int, str], ranker) -> dict[str, float]:
+    """Metrics of ``ranker(query text, dense, lexical)`` over the task's queries."""
+    runs = {
+        qid: [pmids[d] for d, _ in ranker(task.queries[qid], *pair)][:100]
+        for qid, pair in lists.items()
+    }
+    qrels = task.qrels
     means = mean_metrics(runs, qrels, METRICS).means
     return {k: round(float(v or 0.0), 4) for k, v in means.items()}
 
 
 def fused(fusion: Fusion):
-    return lambda dense, lexical: fusion.fuse(dense[: fusion.depth], lexical[: fusion.depth])
+    def rank(text: str, dense, lexical):
+        f = fusion.for_query(text)
+        return f.fuse(dense[: f.depth], lexical[: f.depth])
+
+    return rank
 
 
 def candidates() -> dict[str, list[Fusion]]:
@@ -210,7 +221,7 @@ def main() -> None:
                 log(f"{t.name}/{t.split}: {len(lists)} queries, {time.monotonic() - started:.0f}s")
 
     def run(m: dict, ranker) -> dict[str, float]:
-        return score(m["lists"], m["task"].qrels, m["pmids"], ranker)
+        return score(m["task"], m["lists"], m["pmids"], ranker)
 
     chosen: dict[str, Fusion] = {}
     dev = [m for m in measured if m["task"].split == "dev"]
@@ -227,8 +238,8 @@ def main() -> None:
     for m in measured:
         t = m["task"]
         rows = {
-            "lexical": run(m, lambda dense, lexical: lexical),
-            "dense": run(m, lambda dense, lexical: dense),
+            "lexical": run(m, lambda text, dense, lexical: lexical),
+            "dense": run(m, lambda text, dense, lexical: dense),
             "rrf": run(m, fused(DEFAULT_FUSION)),
             "weighted rrf": run(m, fused(chosen["weighted rrf"])),
             "convex": run(m, fused(chosen["convex"])),

@@ -22,6 +22,7 @@ Ties are broken by doc id (ascending) so a fused list is deterministic.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -36,6 +37,12 @@ METHODS = ("rrf", "convex")
 SIDES = ("dense", "lexical")
 
 Ranked = Sequence[tuple[int, float]]
+_WORD = re.compile(r"[^\W_]+")
+
+
+def query_words(text: str) -> int:
+    """Words (runs of letters and digits) in ``text``: what ``Fusion.min_words`` counts."""
+    return len(_WORD.findall(text))
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,12 @@ class Fusion:
     the index's own title/abstract pairs; ``calibration`` holds the figures) or
     ``"request"`` (weights given with a query). ``calibration`` is free-form JSON: sample
     size, seed, the grid's MRR@10 per candidate, or why calibration was skipped.
+
+    ``min_words``: the method and weights apply to queries of at least this many words
+    (:func:`query_words`); shorter ones are fused by equal-weight RRF (with this ``k_rrf``
+    and ``depth``). Calibration measures titles of 4+ words, so what it finds is recorded
+    for such queries only: a one- or two-word query is another kind of search (measured:
+    MeSH-name queries, where lexical leads, vs titles, where MiniLM's dense side does).
     """
 
     method: str = "rrf"
@@ -56,6 +69,7 @@ class Fusion:
     depth: int = DEPTH
     chosen_by: str = "default"
     calibration: dict[str, Any] = field(default_factory=dict, compare=False)
+    min_words: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -69,6 +83,8 @@ class Fusion:
             raise InvalidParameter(f"k_rrf: an integer >= 0, got {self.k_rrf!r}")
         if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
             raise InvalidParameter(f"fusion depth: an integer >= 1, got {self.depth!r}")
+        if not isinstance(self.min_words, int) or self.min_words < 0:
+            raise InvalidParameter(f"fusion min_words: an integer >= 0, got {self.min_words!r}")
 
     @property
     def weights(self) -> tuple[float, float]:
@@ -76,8 +92,18 @@ class Fusion:
         return (float(self.dense_weight), float(self.lexical_weight))
 
     def with_weights(self, dense: float, lexical: float) -> Fusion:
-        """The same fusion with a request's weights (``chosen_by="request"``)."""
-        return replace(self, dense_weight=dense, lexical_weight=lexical, chosen_by="request")
+        """The same fusion with a request's weights (``chosen_by="request"``), for every
+        query length."""
+        return replace(
+            self, dense_weight=dense, lexical_weight=lexical, chosen_by="request", min_words=0
+        )
+
+    def for_query(self, text: str) -> Fusion:
+        """The fusion a query of ``text`` gets: this one, or equal-weight RRF below
+        ``min_words`` words."""
+        if self.min_words and query_words(text) < self.min_words:
+            return Fusion("rrf", 1.0, 1.0, self.k_rrf, self.depth, "short query")
+        return self
 
     def fuse(self, dense: Ranked, lexical: Ranked) -> list[tuple[int, float]]:
         """The fused ranking of one query's two candidate lists."""
@@ -88,9 +114,14 @@ class Fusion:
     def describe(self) -> str:
         """One line for people: ``convex, dense 0.3 / lexical 0.7, depth 100 (calibration)``."""
         k = f", k {self.k_rrf}" if self.method == "rrf" else ""
+        short = (
+            f"; queries under {self.min_words} words: rrf 1 / 1, k {self.k_rrf}"
+            if self.min_words
+            else ""
+        )
         return (
             f"{self.method}, dense {self.dense_weight:g} / lexical {self.lexical_weight:g}{k}, "
-            f"depth {self.depth} ({self.chosen_by})"
+            f"depth {self.depth} ({self.chosen_by}){short}"
         )
 
     def to_dict(self) -> dict[str, Any]:

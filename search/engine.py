@@ -266,7 +266,7 @@ class SearchEngine:
             return ranked[first:], total
         dense, _ = self._dense(state, q, n, selection, knobs=knobs)
         lexical, total = self._lexical(state, query, selection, n, 0)
-        fused = fusion.fuse(dense, lexical)
+        fused = fusion.for_query(query).fuse(dense, lexical)
         return fused[first : first + count], total
 
     @staticmethod

@@ -12,6 +12,7 @@ from indexer.build import build
 from indexer.build.calibrate import (
     DENSE_WEIGHTS,
     MIN_PAIRS,
+    MIN_TITLE_WORDS,
     SIDE_NAME,
     choose,
     needs_calibration,
@@ -60,6 +61,7 @@ def test_tiny_index_records_its_calibration(tiny_index: Path) -> None:
     assert cal["mrr10"] == best == max(m for _, m in cal["grid"][fusion.method])
     assert [fusion.dense_weight, best] in cal["grid"][fusion.method]
     assert fusion.dense_weight + fusion.lexical_weight == pytest.approx(1.0)
+    assert fusion.min_words == MIN_TITLE_WORDS  # what the pairs measured
     # Titles are left out of the documents: a title searched against its own titled
     # article would score MRR@10 ~1 on these synthetic topics; without it, far less.
     assert cal["lexical_mrr10"] < 0.9

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from indexer.filters import Filters
+from indexer.fusion import Fusion
 from search import ModelMismatchError, NotFound, SearchEngine
 from search.pages import page_dict
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
@@ -125,7 +126,11 @@ def test_hybrid_is_the_recorded_fusion_of_both_sides(engine) -> None:
     assert fusion.chosen_by == "calibration"  # the build measured it
     dense, _ = engine._dense(state, engine.embed_query(query), fusion.depth, None)
     lexical, lex_total = state.lexical.search(query, limit=fusion.depth)
-    fused = fusion.fuse(dense, lexical)[:k]
+    assert fusion.min_words == 4  # a 3-word query: equal-weight RRF
+    assert fusion.for_query(query) == Fusion(
+        "rrf", 1.0, 1.0, fusion.k_rrf, fusion.depth, "short query"
+    )
+    fused = fusion.for_query(query).fuse(dense, lexical)[:k]
     assert [h.doc_id for h in r.hits] == [d for d, _ in fused]
     assert [h.score for h in r.hits] == pytest.approx([s for _, s in fused])
     assert r.total == lex_total
@@ -136,6 +141,13 @@ def test_hybrid_is_the_recorded_fusion_of_both_sides(engine) -> None:
     even = engine.search(query, k=k, mode="hybrid", weights=[1.0, 1.0])
     expect = fusion.with_weights(1.0, 1.0).fuse(dense, lexical)[:k]
     assert [h.doc_id for h in even.hits] == [d for d, _ in expect]
+    # A query of 4+ words gets the calibrated method and weights.
+    long_query = "cisplatin chemotherapy metastasis carcinoma biopsy"
+    r = engine.search(long_query, k=k, mode="hybrid")
+    dense, _ = engine._dense(state, engine.embed_query(long_query), fusion.depth, None)
+    lexical, _ = state.lexical.search(long_query, limit=fusion.depth)
+    assert fusion.for_query(long_query) is fusion
+    assert [h.doc_id for h in r.hits] == [d for d, _ in fusion.fuse(dense, lexical)[:k]]
 
 
 def test_hits_carry_metadata_and_snippets(engine, rows) -> None:
