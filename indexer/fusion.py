@@ -56,10 +56,13 @@ class Fusion:
     size, seed, the grid's MRR@10 per candidate, or why calibration was skipped.
 
     ``min_words``: the method and weights apply to queries of at least this many words
-    (:func:`query_words`); shorter ones are fused by equal-weight RRF (with this ``k_rrf``
-    and ``depth``). Calibration measures titles of 4+ words, so what it finds is recorded
-    for such queries only: a one- or two-word query is another kind of search (measured:
-    MeSH-name queries, where lexical leads, vs titles, where MiniLM's dense side does).
+    (:func:`query_words`); shorter ones are fused by RRF (this ``k_rrf`` and ``depth``)
+    with the dense side's share of the weight capped at one half: equal weights when
+    dense is worth at least as much as lexical on long queries, less (none) when it is
+    worth less (nothing). Calibration measures titles of 4+ words, so what it finds is
+    recorded for such queries; a one- or two-word query is another kind of search, where
+    dense retrieval is no better than on long ones (measured: on MeSH-name queries lexical
+    leads MiniLM's dense side, on titles dense leads).
     """
 
     method: str = "rrf"
@@ -102,7 +105,9 @@ class Fusion:
         """The fusion a query of ``text`` gets: this one, or equal-weight RRF below
         ``min_words`` words."""
         if self.min_words and query_words(text) < self.min_words:
-            return Fusion("rrf", 1.0, 1.0, self.k_rrf, self.depth, "short query")
+            dense, lexical = self.weights
+            share = min(0.5, dense / (dense + lexical))
+            return Fusion("rrf", share, 1.0 - share, self.k_rrf, self.depth, "short query")
         return self
 
     def fuse(self, dense: Ranked, lexical: Ranked) -> list[tuple[int, float]]:
@@ -113,16 +118,16 @@ class Fusion:
 
     def describe(self) -> str:
         """One line for people: ``convex, dense 0.3 / lexical 0.7, depth 100 (calibration)``."""
-        k = f", k {self.k_rrf}" if self.method == "rrf" else ""
         short = (
-            f"; queries under {self.min_words} words: rrf 1 / 1, k {self.k_rrf}"
+            f"; queries under {self.min_words} words: {self.for_query('').describe_weights()}"
             if self.min_words
             else ""
         )
-        return (
-            f"{self.method}, dense {self.dense_weight:g} / lexical {self.lexical_weight:g}{k}, "
-            f"depth {self.depth} ({self.chosen_by}){short}"
-        )
+        return f"{self.describe_weights()}, depth {self.depth} ({self.chosen_by}){short}"
+
+    def describe_weights(self) -> str:
+        k = f", k {self.k_rrf}" if self.method == "rrf" else ""
+        return f"{self.method}, dense {self.dense_weight:g} / lexical {self.lexical_weight:g}{k}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -174,17 +174,19 @@ def test_fusion_value_applies_its_method_and_weights() -> None:
     assert over.min_words == 0  # request weights apply to every query
 
 
-def test_short_queries_fall_back_to_even_rrf() -> None:
+def test_short_queries_get_rrf_with_dense_at_most_even() -> None:
     cal = Fusion("convex", 0.9, 0.1, k_rrf=30, depth=50, chosen_by="calibration", min_words=4)
+    even = Fusion("rrf", 0.5, 0.5, 30, 50, "short query")
     assert cal.for_query("beta blockers in heart failure") is cal
-    assert cal.for_query("Receptors, Adrenergic, beta") == Fusion(
-        "rrf", 1.0, 1.0, 30, 50, "short query"
-    )
-    assert cal.for_query("IL-6") == Fusion(
-        "rrf", 1.0, 1.0, 30, 50, "short query"
-    )  # "IL", "6": 2 words
+    assert cal.for_query("Receptors, Adrenergic, beta") == even
+    assert cal.for_query("IL-6") == even  # "IL", "6": 2 words
+    assert "queries under 4 words: rrf, dense 0.5 / lexical 0.5, k 30" in cal.describe()
+    # A dense side worth little on long queries gets as little on short ones.
+    weak = Fusion("rrf", 0.2, 0.8, min_words=4, chosen_by="calibration")
+    assert weak.for_query("asthma").weights == pytest.approx((0.2, 0.8))
+    useless = Fusion("rrf", 0.0, 1.0, min_words=4, chosen_by="calibration")
+    assert useless.for_query("asthma").weights == (0.0, 1.0)
     assert Fusion().for_query("x") == Fusion()  # min_words 0: every query
-    assert "queries under 4 words: rrf 1 / 1, k 30" in cal.describe()
 
 
 def test_fusion_round_trips_and_refuses_bad_values() -> None:
