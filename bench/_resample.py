@@ -8,7 +8,7 @@ update file pubmed21n1298, ~50,800 articles, ~33,300 with an abstract):
 - *titles*: every non-empty real title;
 - *sentences*: every real abstract split into sentences (:func:`sentences`);
 - *records*: each real article's metadata (year, journal, ISO abbreviation, MeSH, publication
-  types, authors, language) and its abstract's sentence count (0 when it has none).
+  types, authors, languages) and its abstract's sentence count (0 when it has none).
 
 A new article (PMID ``PMID_BASE + i + 1``, never a real one) takes the metadata of one real
 record drawn at random (so years, journals and MeSH keep their real joint distribution, and
@@ -46,7 +46,7 @@ from indexer.text import STOP_WORDS
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS_NAME = "shared/data/pubmedqa/dev_queries.jsonl"
-POOL_FORMAT = 1
+POOL_FORMAT = 2
 BLOCK = 10_000
 PMID_BASE = 50_000_000  # above every real PMID of the two files
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[(\[]?[A-Z0-9])")
@@ -69,7 +69,7 @@ class Meta:
     mesh: tuple[MeshTerm, ...]
     publication_types: tuple[str, ...]
     authors: tuple[str, ...]
-    language: str
+    languages: tuple[str, ...]
     n_sentences: int
 
 
@@ -123,7 +123,7 @@ def parse_pool(files: list[Path]) -> Pool:
                 mesh=tuple(rec.mesh),
                 publication_types=tuple(rec.publication_types),
                 authors=tuple(rec.authors),
-                language=rec.language,
+                languages=tuple(rec.languages),
                 n_sentences=len(sents),
             )
         )
@@ -155,7 +155,7 @@ def _to_plain(pool: Pool) -> dict:
             [(m.name, m.ui, m.major) for m in r.mesh],
             list(r.publication_types),
             list(r.authors),
-            r.language,
+            list(r.languages),
             r.n_sentences,
         )
         for r in pool.records
@@ -165,7 +165,7 @@ def _to_plain(pool: Pool) -> dict:
 
 def _from_plain(d: dict) -> Pool:
     recs = [
-        Meta(y, j, iso, tuple(MeshTerm(*m) for m in mesh), tuple(pt), tuple(au), lang, n)
+        Meta(y, j, iso, tuple(MeshTerm(*m) for m in mesh), tuple(pt), tuple(au), tuple(lang), n)
         for y, j, iso, mesh, pt, au, lang, n in d["records"]
     ]
     return Pool(d["titles"], d["sentences"], recs)
@@ -205,7 +205,7 @@ class Resampler:
                     authors=list(r.authors),
                     mesh=list(r.mesh),
                     publication_types=list(r.publication_types),
-                    language=r.language,
+                    languages=list(r.languages),
                 )
             )
         return out

@@ -121,7 +121,7 @@ class Collection:
                     authors=[f"Author{start + i} A", f"Writer{(start + i) % 977} B"],
                     mesh=[MeshTerm(self.mesh_names[t], f"D{t:06d}") for t in terms],
                     publication_types=["Journal Article"] + ([pubtype] if pubtype else []),
-                    language="eng",
+                    languages=["eng"],
                 )
             )
         return out

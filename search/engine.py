@@ -23,11 +23,13 @@ from indexer.fusion import Fusion
 from indexer.lexical.facets import Facets, facet_counts
 from indexer.manifest import IndexDir
 from indexer.vectors.types import is_lossy, rescore_depth
+from search import graph
 from search.dense import dense_top, post_filtered_top
 from search.embedding import LRUCache, QueryEmbedder
 from search.hits import build_hits
 from search.loading import load_state_parts
 from search.params import (
+    check_choice,
     check_filters,
     check_knobs,
     check_page,
@@ -230,19 +232,17 @@ class SearchEngine:
         self, state: IndexState, query: str, selection: Selection | None, limit: int, offset: int
     ) -> tuple[list[tuple[int, float]], int]:
         """BM25 of the plain-text query among ``selection``, or of the expression itself."""
-        if selection is not None and selection.expression is not None:
-            return state.lexical.run(selection.query(state.lexical, False), limit, offset)
-        filters = selection.filters if selection is not None else None
-        return state.lexical.search(query, limit=limit, filters=filters, offset=offset)
+        q = self._match_query(state, query, selection)
+        return state.lexical.run(q, limit, offset) if q is not None else ([], 0)
 
     def _match_query(self, state: IndexState, query: str, selection: Selection | None):
         """The Tantivy query of a request's whole match set (what facets count)."""
         if selection is not None and selection.expression is not None:
-            return selection.query(state.lexical, embeddable=False)
+            return state.select(selection, embeddable=False)
         text = state.lexical.text_query(query)
-        if text is None:
-            return None
-        return state.lexical.filtered(text, selection.filters if selection else None)
+        if text is None or selection is None:
+            return text
+        return state.select(selection, embeddable=False, base=text)
 
     def _rank(
         self,
@@ -340,7 +340,7 @@ class SearchEngine:
         fusion = self.fusion_of(state, request_weights, fusion)
         selection = Selection(filters, expression) if filters or expression else None
         if selection is not None:
-            selection.query(state.lexical, embeddable=False)  # a bad expression: 400 now
+            state.select(selection, embeddable=False)  # a bad expression: 400 now
         first = (page - 1) * k
         # With re-ranking, fetch candidates from rank 1 (at least the top N), then page.
         fetch_first, fetch_n = (0, max(first + k, self.rerank_top_n)) if rerank else (first, k)
@@ -358,7 +358,7 @@ class SearchEngine:
             ranked, rerank_ms = self._cross_rerank(state, query, ranked)
             ranked = ranked[first:]
         finder = state.passage_finder() if passages else None
-        hits = build_hits(state.store, ranked[:k], dense_query, first + 1, finder)
+        hits = build_hits(state, ranked[:k], dense_query, first + 1, finder)
         return SearchResponse(
             query=query,
             mode=mode,
@@ -397,27 +397,36 @@ class SearchEngine:
         nprobe: int | None = None,
         ef_search: int | None = None,
         passages: bool = False,
+        by: str = "text",
     ) -> SearchResponse:
-        """The articles nearest to article ``pmid``'s own vector, itself excluded (with
+        """The articles nearest to article ``pmid``, itself excluded: ``by="text"``: by its
+        own vector; ``"citations"``: by citation links and shared references
+        (``search.graph``); ``"both"``: the two fused by reciprocal rank (with
         ``passages``: each hit's passage best matching the article's title)."""
         started = time.perf_counter()
         check_page(k, page)
         knobs = check_knobs(nprobe, ef_search)
         filters = check_filters(filters)
+        by = check_choice("by", by)
         state = self.state
-        doc = state.store.doc_for_pmid(int(pmid), state.version)
-        if doc is None:
-            raise NotFound(f"PMID {pmid} is not in the index (version {state.version})")
-        q = np.asarray(state.vectors.read(np.array([doc.doc_id], dtype=np.int64)))[0]
-        if not doc.article.embeddable or not np.any(q):
-            raise NotFound(f"PMID {pmid} has no vector (it has neither title nor abstract)")
+        doc = graph.stored(state, pmid)
         first = (page - 1) * k
         selection = Selection(filters) if filters is not None else None
-        ranked, total = self._dense(state, q, first + k, selection, exclude=doc.doc_id, knobs=knobs)
+        ranked: list[tuple[int, float]] = []
+        total = 0
+        if by != "citations":
+            q = np.asarray(state.vectors.read(np.array([doc.doc_id], dtype=np.int64)))[0]
+            if not doc.article.embeddable or not np.any(q):
+                raise NotFound(f"PMID {pmid} has no vector (it has neither title nor abstract)")
+            ranked, total = self._dense(
+                state, q, first + k, selection, exclude=doc.doc_id, knobs=knobs
+            )
+        if by != "text":
+            cited = graph.citation_ranking(state, doc, selection, first + k)
+            ranked = reciprocal_rank_fusion([ranked, cited]) if by == "both" else cited
+            total = total if by == "both" else len(cited)
         finder = state.passage_finder() if passages else None
-        hits = build_hits(
-            state.store, ranked[first : first + k], doc.article.title, first + 1, finder
-        )
+        hits = build_hits(state, ranked[first : first + k], doc.article.title, first + 1, finder)
         return SearchResponse(
             query=f"similar:{int(pmid)}",
             mode="similar",
@@ -430,6 +439,30 @@ class SearchEngine:
             version=state.version,
             filters=filters.as_dict() if filters else {},
         )
+
+    def related(
+        self,
+        relation: str,
+        pmid: int,
+        k: int = 10,
+        filters: Filters | None = None,
+        page: int = 1,
+    ) -> SearchResponse:
+        """Page ``page`` of the articles ``pmid`` cites (``relation="references"``, in its
+        reference order) or that cite it (``"cited_by"``, newest first), among this version's
+        articles passing ``filters`` (``search.graph``)."""
+        if relation not in graph.RELATIONS:
+            raise InvalidParameter(f"relation: one of {graph.RELATIONS}, got {relation!r}")
+        check_page(k, page)
+        filters = check_filters(filters)
+        selection = Selection(filters) if filters is not None else None
+        return graph.page(self.state, relation, pmid, k, page, selection, filters)
+
+    def standing(self, pmid: int) -> dict:
+        """Retraction marks and citation counts of ``pmid`` at this version
+        (``search.graph.standing``); raises ``NotFound``."""
+        state = self.state
+        return graph.standing(state, graph.stored(state, pmid))
 
     def article(self, pmid: int):
         """The full stored record (``StoredArticle``) of ``pmid``, or None."""

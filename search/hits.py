@@ -6,28 +6,33 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from indexer.lexical.query import citing
+from search.citation import vancouver
 from search.results import Hit
 from search.snippets import make_snippet
 
 if TYPE_CHECKING:
-    from indexer.store import Store
     from search.passages import PassageFinder
+    from search.state import IndexState
 
 log = logging.getLogger(__name__)
 
 
 def build_hits(
-    store: Store,
+    state: IndexState,
     ranked: list[tuple[int, float]],
     query: str,
     first_rank: int,
     passages: PassageFinder | None = None,
 ) -> list[Hit]:
-    """Hits for ``ranked`` (doc id, score) pairs, numbered from ``first_rank``; with
-    ``passages``, each with its best passage for ``query`` (``search.passages``)."""
+    """Hits for ``ranked`` (doc id, score) pairs of version ``state``, numbered from
+    ``first_rank``, each with its retraction standing and how many articles of the version
+    cite it; with ``passages``, each with its best passage for ``query``
+    (``search.passages``)."""
     if not ranked:
         return []
-    docs = store.get_docs([d for d, _ in ranked])
+    docs = state.store.get_docs([d for d, _ in ranked])
+    marks = state.marks()
     found = [(doc_id, score, docs.get(doc_id)) for doc_id, score in ranked]
     for doc_id, _, doc in found:
         if doc is None:  # cannot happen for a consistent version; never crash a page
@@ -57,6 +62,9 @@ def build_hits(
                 snippet=make_snippet(a.abstract, query),
                 doc_id=int(doc_id),
                 passage=passage,
+                citation=vancouver(a),
+                mark=marks.of(doc_id),
+                cited_by=state.lexical.count(citing(state.lexical.schema, a.pmid)),
             )
         )
     return hits

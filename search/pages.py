@@ -40,6 +40,9 @@ def result_dict(hit: Hit) -> dict[str, Any]:
         "snippet": hit.snippet.text,
         "highlights": [[int(s), int(e)] for s, e in hit.snippet.highlights],
         "url": pubmed_url(hit.pmid),
+        "citation": hit.citation,
+        **hit.mark.to_dict(),
+        "cited_by": hit.cited_by,
         "passage": None if hit.passage is None else hit.passage.to_dict(),
     }
 

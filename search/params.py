@@ -32,8 +32,9 @@ MAX_NPROBE = 65_536
 caps it at its ``nlist`` (every list probed: an exhaustive IVF search)."""
 MAX_EF_SEARCH = 4096
 """Upper bound of ``ef_search``: the cap a filtered HNSW search grows its breadth to."""
-FORMATS = ("json", "ris", "bibtex", "csv")
+FORMATS = ("json", "ris", "bibtex", "csv", "medline")
 SYNTAXES = ("plain", "pubmed")
+SIMILAR_BY = ("text", "citations", "both")
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 ANY_WORDS = ("", "any")
@@ -161,7 +162,8 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "format",
         "choice",
-        "json, or export the page as RIS, BibTeX or CSV (an attachment).",
+        "json, or export the page as RIS, BibTeX, CSV or MEDLINE (.nbib, PubMed's format), "
+        "as an attachment.",
         "page",
         default="json",
         choices=FORMATS,
@@ -226,6 +228,23 @@ PARAMS: tuple[Param, ...] = (
         "Only articles with (true) or without (false) an abstract.",
         "filter",
         cli="--has-abstract/--no-abstract",
+    ),
+    Param(
+        "exclude_retracted",
+        "bool",
+        "Leave out retracted articles (by their own record or a retraction notice).",
+        "filter",
+        cli="--exclude-retracted/--include-retracted",
+    ),
+    Param(
+        "by",
+        "choice",
+        "similar by text (the article's vector), citations (links and shared references "
+        "within the index) or both (fused).",
+        "query",
+        default="text",
+        choices=SIMILAR_BY,
+        endpoints=("similar",),
     ),
     Param(
         "nprobe",
@@ -329,6 +348,15 @@ def check_weights(
     if any(not (w >= 0) or w == float("inf") for w in out) or sum(out) == 0:
         raise InvalidParameter(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
     return (out[0], out[1])
+
+
+def check_choice(name: str, value: object) -> str:
+    """``value`` of the declared choice parameter ``name`` (case-insensitive), lower-cased."""
+    spec = PARAM[name]
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text not in spec.choices:
+        raise InvalidParameter(f"{name}: must be one of {', '.join(spec.choices)}, got {value!r}")
+    return text
 
 
 def check_filters(filters: Filters | None) -> Filters | None:

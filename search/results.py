@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from indexer.errors import NotFoundError, PubmedSearchError
+from search.retractions import UNMARKED, Mark
 
 if TYPE_CHECKING:
     from indexer.lexical.facets import Facets
@@ -51,6 +52,9 @@ class Hit:
     snippet: Snippet
     doc_id: int = -1
     passage: Passage | None = None  # with passages=True: the best-matching passage
+    citation: str = ""  # Vancouver, as PubMed's "Cite" (search.citation)
+    mark: Mark = UNMARKED  # retracted / expression of concern (search.retractions)
+    cited_by: int = 0  # articles of this version whose references cite it
 
 
 @dataclass(frozen=True, slots=True)

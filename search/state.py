@@ -9,6 +9,8 @@ the version's lexical index, so a selection is exact for every mode.
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,9 +18,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.filters import Filters
+from indexer.lexical.query import exclude
 from indexer.manifest import Manifest
 from search.embedding import LRUCache, QueryEmbedder
 from search.passages import PassageFinder
+from search.retractions import Marks
+from search.retractions import marks as retraction_marks
 
 if TYPE_CHECKING:
     import tantivy
@@ -59,14 +64,24 @@ class Selection:
     filters: Filters | None = None
     expression: str | None = None
 
-    def query(self, lexical: LexicalIndex, embeddable: bool) -> tantivy.Query:
-        """The Tantivy query selecting these articles (scores: BM25 of the text terms)."""
-        base = None
+    def query(
+        self,
+        lexical: LexicalIndex,
+        embeddable: bool,
+        retracted: Callable[[], np.ndarray],
+        base: tantivy.Query | None = None,
+    ) -> tantivy.Query:
+        """The Tantivy query selecting these articles (scores: BM25 of the text terms of the
+        expression, else of ``base``, a plain-text query); ``retracted``: the version's
+        retracted doc ids, asked for when the filters exclude them."""
         if self.expression is not None:
             from indexer.lexical import syntax
 
             base = syntax.compile(syntax.parse(self.expression), lexical.schema, lexical.analysis)
-        return lexical.filtered(base, self.filters, embeddable)
+        q = lexical.filtered(base, self.filters, embeddable)
+        if self.filters is not None and self.filters.exclude_retracted:
+            q = exclude(lexical.schema, q, retracted().tolist())
+        return q
 
 
 @dataclass(frozen=True)
@@ -87,15 +102,34 @@ class IndexState:
     # needed) materialised id sets of selections too narrow to post-filter.
     counts: LRUCache = field(default_factory=lambda: LRUCache(FILTER_COUNT_CACHE))
     subsets: LRUCache = field(default_factory=lambda: LRUCache(FILTER_SUBSET_CACHE))
+    _marks: list[Marks] = field(default_factory=list)  # computed on first use
+    _marks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
         self.store.close()
+
+    def marks(self) -> Marks:
+        """Retractions and expressions of concern at this version (``search.retractions``)."""
+        with self._marks_lock:
+            if not self._marks:
+                self._marks.append(retraction_marks(self.lexical, self.store))
+            return self._marks[0]
+
+    def retracted_ids(self) -> np.ndarray:
+        return self.marks().retracted_ids()
+
+    def select(
+        self, selection: Selection, embeddable: bool, base: tantivy.Query | None = None
+    ) -> tantivy.Query:
+        """The lexical query of ``selection`` at this version (``base``: a plain-text query
+        the selection restricts)."""
+        return selection.query(self.lexical, embeddable, self.retracted_ids, base)
 
     def filter_count(self, selection: Selection) -> int:
         """How many embedded articles ``selection`` holds at this version (cached)."""
         count = self.counts.get(selection)
         if count is None:
-            count = self.lexical.count(selection.query(self.lexical, embeddable=True))
+            count = self.lexical.count(self.select(selection, embeddable=True))
             self.counts.put(selection, count)
         return count
 
@@ -103,7 +137,7 @@ class IndexState:
         """The sorted doc ids of the embedded articles of ``selection`` (cached)."""
         ids = self.subsets.get(selection)
         if ids is None:
-            ids = self.lexical.ids(selection.query(self.lexical, embeddable=True))
+            ids = self.lexical.ids(self.select(selection, embeddable=True))
             ids.setflags(write=False)
             self.subsets.put(selection, ids)
             self.counts.put(selection, len(ids))
@@ -114,7 +148,7 @@ class IndexState:
         if self.filter_count(selection) <= SUBSET_MATCH_MAX:
             ids = np.unique(np.asarray(doc_ids, dtype=np.int64))
             return ids[np.isin(ids, self.filter_subset(selection), assume_unique=True)]
-        return self.lexical.among(selection.query(self.lexical, embeddable=True), doc_ids)
+        return self.lexical.among(self.select(selection, embeddable=True), doc_ids)
 
     def passage_finder(self) -> PassageFinder:
         """Passages of at most 128 tokens of this version's query tokenizer, scored with its

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.fake_eutils",
     "tests.fixtures.fake_nlm",
     "tests.fixtures.web",
+    "tests.fixtures.citations",
 ]

@@ -96,7 +96,7 @@ def corpus(n: int = 80, seed: int = 7) -> list[Article]:
                 authors=rng.sample(AUTHORS, rng.randint(0, 3)),
                 mesh=mesh,
                 publication_types=rng.sample(PUBTYPES, rng.randint(1, 2)),
-                language=rng.choice(LANGS),
+                languages=[x for x in rng.choice(LANGS).split(",") if x],
             )
         )
     return out
@@ -207,7 +207,7 @@ def _raw_match(t: Term, d: Doc) -> bool:
     elif t.field == "pt":
         vals, v = {key(p) for p in a.publication_types}, key(value)
     else:
-        vals = {key(x) for x in a.language.split(",") if x.strip()}
+        vals = {key(x) for x in a.languages if x.strip()}
         v = LANGUAGE_NAMES.get(key(value), key(value))
     if t.truncated:
         return any(x.startswith(v) for x in vals)

@@ -32,6 +32,12 @@ PAGE_KEYS = {
     "results",
 }
 RESULT_KEYS = {
+    "citation",
+    "cited_by",
+    "retracted",
+    "retraction_notices",
+    "expression_of_concern",
+    "concern_notices",
     "rank",
     "pmid",
     "score",
@@ -79,6 +85,7 @@ def check_page(page: dict, rows_by_pmid: dict[int, dict], k: int, first_rank: in
         for key in ("title", "journal", "year", "authors", "doi"):
             assert r[key] == row[key], key
         assert r["mesh"] == [m["name"] for m in row["mesh"]]
+        assert r["citation"].endswith(f"PMID: {r['pmid']}.") and row["title"] in r["citation"]
         plain = r["snippet"].strip("…")
         assert plain in " ".join(_abstract(row).split())
         for start, end in r["highlights"]:
@@ -197,9 +204,10 @@ def test_article_is_the_full_stored_record(client, rows_by_pmid):
             (s["label"], s["text"]) for s in row["sections"]
         ]
         assert body["abstract"] == _abstract(row)
-        assert body["mesh"] == [
-            {"name": m["name"], "ui": m["ui"], "major": bool(m.get("major"))} for m in row["mesh"]
+        assert [(m["name"], m["ui"], m["major"]) for m in body["mesh"]] == [
+            (m["name"], m["ui"], bool(m.get("major"))) for m in row["mesh"]
         ]
+        assert all(m["qualifiers"] == [] for m in body["mesh"])  # the synthetic rows have none
         assert body["url"] == f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
         assert body["version"] == 1
 

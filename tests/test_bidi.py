@@ -75,6 +75,13 @@ def test_article_page_shows_every_field(bidi_client) -> None:
     texts = " ".join(t for t, _ in _runs(html))
     for part in ("airway wheeze", "Evil", "Plain", "Bidi", "M", "Article", "ng", "10.1000/"):
         assert part in texts
+    # the complete citation (#17): each new field on the page, isolated (the test above)
+    for part in (
+        "Vernaculaire", "Aff", "Two", "therapy", "onide", "Agency", "78", "1876", "4406",
+        "5562", "123",
+    ):  # fmt: skip
+        assert part in texts, part
+    assert html.count(f"Univ {RLO}Aff") == 1  # a shared affiliation is listed once
 
 
 def test_isolation_css() -> None:

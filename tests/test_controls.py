@@ -9,8 +9,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from indexer.ingest.controls import clean_article, has_controls
 from indexer.ingest.sources import SourceStats, iter_records
-from indexer.records import Article
+from indexer.records import (
+    Article,
+    AuthorDetail,
+    Chemical,
+    CommentCorrection,
+    Grant,
+    MeshQualifier,
+    MeshTerm,
+    PubDate,
+    Section,
+)
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
 
 OSC_TITLE = "\x1b]0;pwned\x07"  # retitles a terminal
@@ -23,7 +34,8 @@ BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _fields(a: Article) -> list[str]:
-    out = [a.title, a.journal, a.journal_iso, a.language, a.doi or ""]
+    out = [a.title, a.journal, a.journal_iso, a.doi or ""]
+    out += a.languages
     out += [s.text for s in a.sections] + a.authors + a.keywords + a.publication_types
     out += [m.name for m in a.mesh]
     return out
@@ -140,3 +152,48 @@ def test_the_dirty_index_really_holds_controls(dirty_index: Path) -> None:
         engine.close()
     assert any("\x1b" in h.title for h in hits)  # so the CLI test above is not vacuous
     json.dumps([h.title for h in hits])
+
+
+def _full_article() -> Article:
+    return Article(
+        pmid=5, title="t", sections=[Section("s", "L", "C")], journal="j", journal_iso="ji",
+        authors=["A B"], mesh=[MeshTerm("m", "D1", True, (MeshQualifier("q", "Q1", True),), False)],
+        publication_types=["p"], keywords=["k"], languages=["eng"], doi="d", vernacular_title="v",
+        author_details=[AuthorDetail("A", "Bo", "B", "c", ("aff",), "0000")], issn="i",
+        issn_type="Print", issn_linking="l", nlm_unique_id="n", volume="1", issue="2", pages="3",
+        pub_date=PubDate(2000, 1, 2, "Spring", "2000 Jan"), article_date="2000-01",
+        date_revised="2001", publication_status="ppublish", medline_status="MEDLINE",
+        grants=[Grant("g", "a", "ag", "c")], chemicals=[Chemical("ch", "D2", "0")], pmc="PMC1",
+        comments_corrections=[CommentCorrection("CommentOn", 3, "src")],
+    )  # fmt: skip
+
+
+def _string_paths(value, path=()):
+    """Paths (keys and indexes) of every string in a to_dict() tree."""
+    if isinstance(value, str):
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _string_paths(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _string_paths(v, (*path, i))
+
+
+def test_every_text_field_of_the_complete_record_is_cleaned() -> None:
+    """A control put into any one string of the record (#17's fields included) is found and
+    dropped, and counted once."""
+    base = _full_article().to_dict()
+    paths = [p for p in _string_paths(base) if p[0] not in ("abstract", "abstract_source")]
+    assert len(paths) > 40
+    for path in paths:
+        d = json.loads(json.dumps(base))
+        node = d
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = "x\x1by" + node[path[-1]]
+        dirty = Article.from_dict(d)
+        assert has_controls(dirty), path
+        clean, dropped = clean_article(dirty)
+        assert dropped == 1 and not BAD.search(json.dumps(clean.to_dict(), ensure_ascii=False))
+        assert not has_controls(clean) and not has_controls(_full_article())

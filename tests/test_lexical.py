@@ -58,7 +58,7 @@ def make_articles(n: int, seed: int = 3) -> list[tuple[int, Article]]:
                     mesh=[MeshTerm(name, ui, rng.random() < 0.5), MeshTerm("Humans", "D006801")],
                     publication_types=[rng.choice(PUBTYPES)],
                     authors=[f"Author{i % 50} A"],
-                    language="eng",
+                    languages=["eng"],
                 ),
             )
         )

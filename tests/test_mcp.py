@@ -26,7 +26,7 @@ from tests.fixtures.common import REPO
 from web.errors import INTERNAL_MESSAGE
 from web.openapi import body_schema
 
-TOOLS = {"search", "get_article", "similar"}
+TOOLS = {"search", "get_article", "similar", "references", "cited_by"}
 VOLATILE = ("took_ms",)
 CALL_TIMEOUT = 120
 
@@ -55,14 +55,20 @@ def _stable(page: dict) -> dict:
 def test_tools_and_schemas_come_from_the_parameter_declaration(server) -> None:
     tools = {t.name: t for t in run(lambda c: c.list_tools(), server).tools}
     assert set(tools) == TOOLS
-    for name in ("search", "similar"):
+    left_out = {
+        "search": {"format", "rerank"},
+        "similar": {"format"},
+        "references": {"format", "by", "nprobe", "ef_search"},
+        "cited_by": {"format", "by", "nprobe", "ef_search"},
+    }
+    for name, skipped in left_out.items():
         schema = tools[name].input_schema
         Draft202012Validator.check_schema(schema)
         declared = [p.name for p in tool_params(name, can_rerank=False)]
-        expected = ["pmid", *declared] if name == "similar" else declared
+        expected = declared if name == "search" else ["pmid", *declared]
         assert list(schema["properties"]) == expected
-        left_out = {"format", "rerank"} if name == "search" else {"format"}
-        assert {p.name for p in params_of(name)} - set(declared) == left_out
+        endpoint = "search" if name == "search" else "similar"
+        assert {p.name for p in params_of(endpoint)} - set(declared) == skipped
         assert schema["additionalProperties"] is False
         for pname in declared:
             prop, param = schema["properties"][pname], PARAM[pname]

@@ -147,30 +147,3 @@ def test_cli_query_passages(tiny_index: Path) -> None:
     assert 1 <= result.output.count("passage [") <= 3
     plain = CliRunner().invoke(command, ["--index", str(tiny_index), "-k", "3", "asthma"])
     assert plain.exit_code == 0 and "passage [" not in plain.output
-
-
-# --- the citation hook (incomplete until volume/issue/pages are stored) ------------------
-
-
-def test_vancouver_from_the_fields_a_record_has() -> None:
-    from search.citation import vancouver
-
-    record = {
-        "pmid": 123,
-        "title": "Budesonide in asthma",
-        "journal_iso": "J Test",
-        "journal": "Journal of Testing",
-        "year": 2020,
-        "authors": [f"Author{i} A" for i in range(8)],
-        "doi": "10.1000/x.1",
-    }
-    expected = (
-        "Author0 A, Author1 A, Author2 A, Author3 A, Author4 A, Author5 A, et al. "
-        "Budesonide in asthma. J Test. 2020. doi: 10.1000/x.1. PMID: 123."
-    )
-    assert vancouver(record) == expected
-    full = {**record, "authors": ["Smith JA"], "volume": "12", "issue": "3", "pages": "45-67"}
-    assert vancouver(full) == (
-        "Smith JA. Budesonide in asthma. J Test. 2020;12(3):45-67. doi: 10.1000/x.1. PMID: 123."
-    )
-    assert vancouver({"pmid": 5, "title": "Why?"}) == "Why? PMID: 5."

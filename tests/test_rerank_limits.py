@@ -49,7 +49,7 @@ def test_the_token_budget_cuts_each_pair(cross_dir, texts):
     short = CrossEncoderReranker.load(str(cross_dir), max_length=per_pair)
     full = CrossEncoderReranker.load(str(cross_dir))
     got = budgeted.score(QUERY, texts)
-    np.testing.assert_allclose(got, short.score(QUERY, texts), atol=1e-5)
+    np.testing.assert_allclose(got, short.score(QUERY, texts), rtol=1e-5, atol=5e-5)
     assert not np.allclose(got, full.score(QUERY, texts), atol=1e-3)  # the cut changed them
 
 
@@ -102,7 +102,8 @@ def test_a_full_queue_refuses_at_once_with_retry_after(cross_dir, texts):
     assert time.monotonic() - started < 10
     reference = CrossEncoderReranker.load(str(cross_dir)).score(QUERY, texts)
     for scores in done:
-        np.testing.assert_allclose(scores, reference, atol=1e-5)  # admitted work is whole
+        # admitted work is whole (batches of other sizes round differently: ~1e-5)
+        np.testing.assert_allclose(scores, reference, rtol=1e-5, atol=5e-5)
     assert reranker.score(QUERY, texts[:2]).shape == (2,)  # the queue empties again
 
 

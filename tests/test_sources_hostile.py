@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from indexer.ingest.sources import SourceError, SourceStats, iter_records
-from indexer.records import Article, Deletion
+from indexer.records import Article, Deletion, MeshTerm, Section
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -399,11 +399,30 @@ def test_records_missing_every_optional_field(tmp_path: Path) -> None:
         "<KeywordList><Keyword/></KeywordList></MedlineCitation><PubmedData><ArticleIdList>"
         "<ArticleId IdType='doi'/></ArticleIdList></PubmedData></PubmedArticle>"
     )
+    # the same for the elements of the complete citation (#17)
+    empties2 = (
+        "<PubmedArticle><MedlineCitation><PMID>9</PMID><DateRevised/><Article><Journal><ISSN/>"
+        "<JournalIssue><Volume/><Issue/><PubDate><Year/><Month/><Day/></PubDate></JournalIssue>"
+        "</Journal><Pagination><MedlinePgn/></Pagination><AuthorList><Author><AffiliationInfo>"
+        "<Affiliation/></AffiliationInfo><Identifier Source='ORCID'/></Author></AuthorList>"
+        "<GrantList><Grant><GrantID/><Agency/></Grant></GrantList><VernacularTitle/>"
+        "<ArticleDate><Year/></ArticleDate></Article><MedlineJournalInfo><NlmUniqueID/>"
+        "<ISSNLinking/></MedlineJournalInfo><ChemicalList><Chemical><RegistryNumber/>"
+        "<NameOfSubstance/></Chemical></ChemicalList><CommentsCorrectionsList>"
+        "<CommentsCorrections><PMID/></CommentsCorrections></CommentsCorrectionsList>"
+        "<MeshHeadingList><MeshHeading><DescriptorName>D</DescriptorName><QualifierName/>"
+        "</MeshHeading></MeshHeadingList><OtherAbstract><AbstractText/></OtherAbstract>"
+        "</MedlineCitation><PubmedData><PublicationStatus/><ArticleIdList><ArticleId IdType='pmc'/>"
+        "</ArticleIdList><ReferenceList><Reference><ArticleIdList><ArticleId IdType='pubmed'/>"
+        "</ArticleIdList></Reference><ReferenceList/></ReferenceList></PubmedData></PubmedArticle>"
+    )
     path = tmp_path / "bare.xml"
-    path.write_text(document(bare + empties))
+    path.write_text(document(bare + empties + empties2))
     stats = SourceStats()
     records = list(iter_records(path, stats))
-    assert records == [Article(pmid=7), Article(pmid=8)]
+    label_only = [Section("", "X")]  # a label-only section is kept (#17), a blank one is not
+    mesh = [MeshTerm("D", None, False, (), False)]
+    assert records == [Article(pmid=7), Article(pmid=8, sections=label_only), Article(9, mesh=mesh)]
     assert stats.skipped == 0
     assert not records[0].embeddable
 

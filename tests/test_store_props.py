@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer.records import Article, Deletion, MeshTerm, Section
+from indexer.records import (
+    Article,
+    AuthorDetail,
+    Chemical,
+    CommentCorrection,
+    Deletion,
+    Grant,
+    MeshQualifier,
+    MeshTerm,
+    PubDate,
+    Section,
+)
 from indexer.store import ApplyResult, Store
-from indexer.store.codec import content_hash
+from indexer.store.codec import compress, content_hash, decode, encode
 from tests.test_store import art
 
 FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
@@ -19,7 +31,10 @@ FIXTURE_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
 def article_strategy(texts: st.SearchStrategy[str], ints: st.SearchStrategy[int]):
+    """Articles with every field of the complete citation (#17) drawn."""
     opt = st.none() | texts
+    flags = st.booleans()
+    quals = st.lists(st.builds(MeshQualifier, texts, opt, flags), max_size=2).map(tuple)
     return st.builds(
         Article,
         pmid=ints,
@@ -30,11 +45,45 @@ def article_strategy(texts: st.SearchStrategy[str], ints: st.SearchStrategy[int]
         journal_iso=texts,
         year=st.none() | ints,
         authors=st.lists(texts, max_size=2),
-        mesh=st.lists(st.builds(MeshTerm, texts, opt, st.booleans()), max_size=2),
+        mesh=st.lists(st.builds(MeshTerm, texts, opt, flags, quals, st.none() | flags), max_size=2),
         publication_types=st.lists(texts, max_size=2),
         keywords=st.lists(texts, max_size=2),
-        language=texts,
+        languages=st.lists(texts, max_size=2),
         doi=opt,
+        vernacular_title=opt,
+        abstract_source=st.sampled_from(["abstract", "other_abstract"]),
+        author_details=st.lists(
+            st.builds(
+                AuthorDetail,
+                texts,
+                texts,
+                texts,
+                texts,
+                st.lists(texts, max_size=2).map(tuple),
+                opt,
+            ),
+            max_size=2,
+        ),
+        issn=opt,
+        issn_type=opt,
+        issn_linking=opt,
+        nlm_unique_id=opt,
+        volume=opt,
+        issue=opt,
+        pages=opt,
+        pub_date=st.none()
+        | st.builds(PubDate, st.none() | ints, st.none() | ints, st.none() | ints, opt, opt),
+        article_date=opt,
+        date_revised=opt,
+        publication_status=opt,
+        medline_status=opt,
+        grants=st.lists(st.builds(Grant, opt, opt, opt, opt), max_size=2),
+        chemicals=st.lists(st.builds(Chemical, texts, opt, opt), max_size=2),
+        pmc=opt,
+        references=st.lists(ints, max_size=3),
+        comments_corrections=st.lists(
+            st.builds(CommentCorrection, texts, st.none() | ints, texts), max_size=2
+        ),
     )
 
 
@@ -46,6 +95,22 @@ tiny = article_strategy(st.sampled_from(["", "a", "b", "a b", ":", '"']), st.int
 @given(tiny, tiny)
 def test_content_hash_is_equal_exactly_for_equal_content(a: Article, b: Article):
     assert (content_hash(a) == content_hash(b)) == (a.to_dict() == b.to_dict())
+
+
+@given(article_strategy(st.text(max_size=30), st.integers(1, 10**9)))
+def test_to_dict_and_from_dict_are_exact_inverses(a: Article):
+    """Also through JSON (tuples travel as lists, parts as objects), and back to the same dict."""
+    d = a.to_dict()
+    assert Article.from_dict(d) == a
+    through_json = json.loads(json.dumps(d))
+    assert Article.from_dict(through_json) == a
+    assert Article.from_dict(through_json).to_dict() == d
+
+
+@given(article_strategy(st.text(max_size=30), st.integers(1, 10**9)))
+def test_codec_round_trips_every_field(a: Article):
+    digest, record = encode(a)
+    assert decode(a.pmid, a.version, compress(record)) == a and digest == content_hash(a)
 
 
 @given(article_strategy(st.text(max_size=30), st.integers(1, 10**9)))
@@ -222,3 +287,15 @@ def _check(store: Store, model: Model, staging: int, id_of: dict[int, int]) -> N
         if r.removed == staging and r.added < staging and r.embeddable
     ]
     assert sorted(store.removed_doc_ids(staging).tolist()) == sorted(id_of[i] for i in removed)
+
+
+def test_codec_derives_display_names_only_when_they_are_the_readers() -> None:
+    """Stored once when ``authors`` are what the reader makes of ``author_details``; kept as
+    given otherwise (a JSONL record may say anything)."""
+    details = [AuthorDetail("Smith", "Jane", "JA"), AuthorDetail(collective="Group")]
+    for authors in (["Smith JA", "Group"], ["Jane Smith", "The Group"]):
+        a = Article(pmid=1, authors=authors, author_details=details)
+        _, record = encode(a)
+        assert decode(1, 1, compress(record)) == a
+        listed = json.dumps(authors, separators=(",", ":")).encode() in record
+        assert listed == (authors != ["Smith JA", "Group"])

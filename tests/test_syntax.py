@@ -358,8 +358,10 @@ def art(pmid: int, **kw) -> Article:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     arts = [
-        art(1, title="Salmonella in hamburger", year=2014, authors=["Smith JA"], language="eng"),
-        art(2, title="Eggs", abstract="salmonella outbreak", authors=["Smith J"], language="fre"),
+        art(1, title="Salmonella in hamburger", year=2014, authors=["Smith JA"], languages=["eng"]),
+        art(
+            2, title="Eggs", abstract="salmonella outbreak", authors=["Smith J"], languages=["fre"]
+        ),
         art(3, title="Hamburger eggs", year=2016, authors=["Smith JB", "Smithson JA"]),
         art(4, title="Cancer of the lung", abstract="lung cancer", authors=["Smith"], year=2020),
         art(
@@ -370,7 +372,7 @@ def small(tmp_path_factory):
             journal="Journal of Biological Chemistry",
             journal_iso="J. Biol. Chem.",
             publication_types=["Review"],
-            language="ger",
+            languages=["ger"],
             year=2015,
         ),
     ]

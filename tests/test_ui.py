@@ -117,7 +117,9 @@ def test_results_are_the_api_results(client):
         assert f"/articles/{r['pmid']}/similar" in [a["href"] for a in p.all("a")]
     assert "page 1" in p.text and " ms" in p.text
     exports = [a["href"] for a in p.all("a") if "format=" in (a.get("href") or "")]
-    assert {re.search(r"format=(\w+)", h).group(1) for h in exports} == {"ris", "bibtex", "csv"}
+    assert {re.search(r"format=(\w+)", h).group(1) for h in exports} == {
+        *("ris", "bibtex", "csv", "medline")
+    }
     assert all(h.startswith("/api/search?") and "q=insulin" in h for h in exports)
 
 
@@ -226,7 +228,7 @@ def test_similar_page_and_unknown_articles(client, tiny_corpus):
     p = page(client, f"/articles/{pmid}/similar", k="4", year_from="2000")
     expected = api(client, f"/api/articles/{pmid}/similar", k="4", year_from="2000")
     assert p.result_pmids() == [r["pmid"] for r in expected["results"]]
-    assert p.title.startswith("Similar to ")
+    assert p.title.startswith("Articles similar to ")
     page(client, f"/articles/{pmid}/similar", status=400, k="x")
     for path in ("/articles/1", "/articles/abc", "/articles/1/similar", "/articles/-1"):
         assert "not" in page(client, path, status=404).text.lower()

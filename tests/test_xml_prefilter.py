@@ -11,14 +11,17 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import indexer.ingest.pubmed_xml as pubmed_xml
-from indexer.ingest.prefilter import PrefilteredXML, strip_blocks
+from indexer.ingest.prefilter import CITED_TAG, PrefilteredXML, strip_blocks
 from indexer.ingest.sources import SourceError, SourceStats, iter_records
 from indexer.samples import UPDATE_FILE, pubmed_sample
 
 REFS = (
     "<ReferenceList>\n<Title>References</Title>\n"
-    "<Reference><Citation>A &amp; B.\n2001</Citation></Reference>\n"
-    "<ReferenceList><Reference><Citation>nested</Citation></Reference></ReferenceList>\n"
+    "<Reference><Citation>A &amp; B.\n2001</Citation><ArticleIdList>"
+    '<ArticleId IdType="doi">10.1/r</ArticleId><ArticleId IdType="pubmed">111</ArticleId>'
+    "</ArticleIdList></Reference>\n"
+    "<ReferenceList><Reference><Citation>nested</Citation><ArticleIdList>"
+    "<ArticleId IdType='pubmed'> 222 </ArticleId></ArticleIdList></Reference></ReferenceList>\n"
     "</ReferenceList>"
 )
 
@@ -39,10 +42,15 @@ def document(n: int, refs: str = REFS) -> bytes:
 
 
 def lxml_stripped(data: bytes) -> bytes:
-    """The reference result: the same document with the blocks removed by a real XML tree."""
+    """The reference result: the same document with History removed and each outermost
+    ReferenceList replaced by its cited PMIDs, by a real XML tree."""
     root = etree.fromstring(data)
-    for el in root.xpath("//ReferenceList[not(ancestor::ReferenceList)] | //History"):
+    for el in root.xpath("//History"):
         el.getparent().remove(el)  # tails of removed elements are whitespace here
+    for el in root.xpath("//ReferenceList[not(ancestor::ReferenceList)]"):
+        cited = etree.Element(CITED_TAG.decode())
+        cited.text = " ".join(x.text.strip() for x in el.xpath(".//ArticleId[@IdType='pubmed']"))
+        el.getparent().replace(el, cited)
     return etree.tostring(root, method="c14n")
 
 
@@ -55,6 +63,7 @@ def test_blocks_removed_lines_kept_and_nesting_respected() -> None:
     data = document(3)
     out = strip_blocks(data)
     assert b"ReferenceList" not in out and b"History" not in out and b"<Citation>" not in out
+    assert out.count(b"<CitedPMIDs>111 222</CitedPMIDs>") == 3
     assert out.count(b"\n") == data.count(b"\n")  # line numbers survive
     assert canonical(out) == canonical(lxml_stripped(data))
     assert b"<ArticleId IdType='doi'>10.1/3</ArticleId>" in out

@@ -1,4 +1,4 @@
-"""The retrieval API (JSON, plus RIS/BibTeX/CSV exports of a result page) under /api.
+"""The retrieval API (JSON, plus RIS/BibTeX/CSV/MEDLINE exports of a result page) under /api.
 
 Every view validates with ``web.params``, computes with ``web.service`` and leaves errors to
 ``web.errors`` (one shape: ``{"ok": false, "status", "error"}``).
@@ -18,9 +18,10 @@ from web.exports import export
 from web.openapi import openapi_document
 from web.params import SearchParams, parse_params, parse_pmid
 from web.service import (
-    add_abstracts,
+    add_records,
     article_dict,
     health_dict,
+    related_page,
     reranker_name,
     search_page,
     similar_page,
@@ -58,7 +59,7 @@ def result_page(page: dict[str, Any], params: SearchParams, name: str) -> Respon
     """JSON, or the page exported in ``params.format`` as an attachment."""
     if params.format == "json":
         return jsonify(page)
-    add_abstracts(engine(), page["results"])
+    add_records(engine(), page["results"])
     body, content_type, filename = export(params.format, page["results"], name)
     response = Response(body, content_type=content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -91,6 +92,23 @@ def similar(pmid: str) -> Response:
     number = pmid_or_404(pmid)
     params = parse_params(request.args, need_query=False)
     return result_page(similar_page(engine(), number, params), params, f"similar {number}")
+
+
+@bp.get("/articles/<pmid>/references")
+def references(pmid: str) -> Response:
+    return _related("references", pmid)
+
+
+@bp.get("/articles/<pmid>/cited-by")
+def cited_by(pmid: str) -> Response:
+    return _related("cited_by", pmid)
+
+
+def _related(relation: str, pmid: str) -> Response:
+    number = pmid_or_404(pmid)
+    params = parse_params(request.args, need_query=False)
+    name = f"{relation.replace('_', '-')} {number}"
+    return result_page(related_page(engine(), relation, number, params), params, name)
 
 
 @bp.get("/health")

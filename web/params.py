@@ -61,6 +61,7 @@ class SearchParams:
     nprobe: int | None = None  # IVF lists to probe (None: the index's own setting)
     ef_search: int | None = None  # HNSW search breadth (None: the index's own setting)
     passages: bool = PARAM["passages"].default  # each result with its best passage
+    by: str = PARAM["by"].default  # similar by text, citations or both
 
     def query_args(
         self, *, facets_default: bool = PARAM["facets"].default, **changes: Any
@@ -83,12 +84,14 @@ class SearchParams:
             "page": None if self.page == 1 else self.page,
             "format": None if self.format == "json" else self.format,
             "passages": "1" if self.passages else None,
+            "by": None if self.by == PARAM["by"].default else self.by,
             "year_from": f.year_from,
             "year_to": f.year_to,
             "journal": f.journal,
             "mesh": f.mesh,
             "pubtype": f.pubtype,
             "has_abstract": has_abstract,
+            "exclude_retracted": "true" if f.exclude_retracted else None,
             "nprobe": self.nprobe,
             "ef_search": self.ef_search,
         }

@@ -8,7 +8,9 @@ shape (``search.pages.page_dict``), which ``pubmed-search query --json`` prints 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from search.citation import locator, vancouver
 from search.pages import page_dict, pubmed_url
 from search.results import NotFound
 from web.params import SearchParams
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from search.engine import SearchEngine
 
 DOI_URL = "https://doi.org/{doi}"
+PMC_URL = "https://www.ncbi.nlm.nih.gov/pmc/articles/{pmc}/"
+ORCID_URL = "https://orcid.org/{orcid}"
 
 
 def search_args(params: SearchParams) -> dict[str, Any]:
@@ -51,45 +55,52 @@ def similar_page(engine: SearchEngine, pmid: int, params: SearchParams) -> dict[
         nprobe=params.nprobe,
         ef_search=params.ef_search,
         passages=params.passages,
+        by=params.by,
     )
     out = page_dict(response)
     out["pmid"] = int(pmid)
     return out
 
 
-def add_abstracts(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
-    """Give each result dict its full ``abstract`` (exports carry it, not the snippet)."""
+def related_page(
+    engine: SearchEngine, relation: str, pmid: int, params: SearchParams
+) -> dict[str, Any]:
+    """One page of the articles ``pmid`` cites or that cite it (``NotFound`` if unknown)."""
+    response = engine.related(relation, pmid, k=params.k, filters=params.filters, page=params.page)
+    out = page_dict(response)
+    out["pmid"] = int(pmid)
+    return out
+
+
+def add_records(engine: SearchEngine, results: list[dict[str, Any]]) -> None:
+    """Give each result dict its full stored ``record`` (``Article.to_dict()``: the exports
+    carry the whole citation and the full abstract, not the snippet)."""
     for result in results:
         stored = engine.article(result["pmid"])
-        result["abstract"] = stored.article.abstract if stored is not None else ""
+        result["record"] = stored.article.to_dict() if stored is not None else {}
 
 
 def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
-    """The full stored record of ``pmid``; raises ``NotFound``."""
+    """The full stored record of ``pmid`` (``Article.to_dict()``, every field of the complete
+    citation) with links and display strings; raises ``NotFound``."""
     stored = engine.article(pmid)
     if stored is None:
         raise NotFound(f"pmid: no article with PMID {pmid} in the index")
     a = stored.article
+    d = a.to_dict()
+    for detail in d["author_details"]:
+        orcid = detail["orcid"]
+        detail["orcid_url"] = ORCID_URL.format(orcid=quote(orcid, safe="")) if orcid else None
     return {
         "ok": True,
-        "pmid": a.pmid,
-        "version": a.version,
-        "title": a.title,
-        "sections": [
-            {"label": s.label, "category": s.category, "text": s.text} for s in a.sections
-        ],
-        "abstract": a.abstract,
-        "journal": a.journal,
-        "journal_iso": a.journal_iso,
-        "year": a.year,
-        "authors": list(a.authors),
-        "mesh": [{"name": m.name, "ui": m.ui, "major": bool(m.major)} for m in a.mesh],
-        "publication_types": list(a.publication_types),
-        "keywords": list(a.keywords),
-        "language": a.language,
-        "doi": a.doi,
+        **d,
+        "date": a.pub_date.display() if a.pub_date else (str(a.year) if a.year else None),
+        "source": locator(a) or None,
         "url": pubmed_url(a.pmid),
         "doi_url": DOI_URL.format(doi=a.doi) if a.doi else None,
+        "pmc_url": PMC_URL.format(pmc=quote(a.pmc, safe="")) if a.pmc else None,
+        "citation": vancouver(a),
+        **engine.standing(a.pmid),
     }
 
 

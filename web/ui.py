@@ -20,7 +20,14 @@ from search.params import ANY_WORDS, params_of
 from search.results import NotFound
 from web.api import engine
 from web.params import ParamError, SearchParams, parse_params, parse_pmid
-from web.service import article_dict, health_dict, reranker_name, search_page, similar_page
+from web.service import (
+    article_dict,
+    health_dict,
+    related_page,
+    reranker_name,
+    search_page,
+    similar_page,
+)
 
 bp = Blueprint("ui", __name__)
 SIMILAR_ON_ARTICLE = 5
@@ -124,31 +131,35 @@ def article(pmid: str) -> Response:
 
 @bp.get("/articles/<pmid>/similar")
 def similar(pmid: str) -> Response:
+    return _listing("similar", pmid)
+
+
+@bp.get("/articles/<pmid>/references")
+def references(pmid: str) -> Response:
+    return _listing("references", pmid)
+
+
+@bp.get("/articles/<pmid>/cited-by")
+def cited_by(pmid: str) -> Response:
+    return _listing("cited_by", pmid)
+
+
+def _listing(relation: str, pmid: str) -> Response:
+    """A page of the articles similar to, cited by or citing ``pmid``, with filters."""
     number = _pmid(pmid)
     record = _article_or_404(number)
     args = _ui_args()
+    shown = {"article": record, "relation": relation, "form": args, "page": None}
     try:
         params = parse_params(args, need_query=False)
     except ParamError as e:
-        return _render(
-            "similar.html",
-            status=400,
-            article=record,
-            params=None,
-            page=None,
-            error=str(e),
-            form=args,
-        )
+        return _render("listing.html", status=400, params=None, error=str(e), **shown)
     try:
-        page = similar_page(engine(), number, params)
+        if relation == "similar":
+            page = similar_page(engine(), number, params)
+        else:
+            page = related_page(engine(), relation, number, params)
     except NotFound as e:
-        return _render(
-            "similar.html",
-            status=404,
-            article=record,
-            params=params,
-            page=None,
-            error=str(e),
-            form=args,
-        )
-    return _render("similar.html", article=record, params=params, page=page, error=None, form=args)
+        return _render("listing.html", status=404, params=params, error=str(e), **shown)
+    shown["page"] = page
+    return _render("listing.html", params=params, error=None, **shown)

@@ -1,11 +1,11 @@
 """PubMed XML reader (baseline and update files, efetch output): safe, streaming lxml iterparse.
 
-See :mod:`indexer.ingest.sources` for the behaviour and the safety settings.
+See :mod:`indexer.ingest.sources` for the behaviour and the safety settings, and
+:mod:`indexer.ingest.pubmed_fields` for the fields of one record.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -15,13 +15,11 @@ from lxml import etree
 from indexer.ingest.base import READ_ERRORS, SourceError, SourceStats, io_error, log, parse_pmid
 from indexer.ingest.controls import clean_article
 from indexer.ingest.prefilter import PrefilteredXML
-from indexer.records import Article, Deletion, MeshTerm, Record, Section
+from indexer.ingest.pubmed_fields import fill
+from indexer.records import Article, Deletion, Record
 
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _XML_TAGS = ("PubmedArticle", "DeleteCitation", "PubmedBookArticle")
 _XML_ROOTS = frozenset({"PubmedArticleSet"})
-_Entity = etree.Entity
-_NAME_TAGS = ("LastName", "Initials", "ForeName", "CollectiveName")
 
 
 def iter_xml(path: Path, opener: Callable[[], IO[bytes]], stats: SourceStats) -> Iterator[Record]:
@@ -54,8 +52,9 @@ def iter_xml(path: Path, opener: Callable[[], IO[bytes]], stats: SourceStats) ->
                     art = _article(elem, name, stats)
                     stats.controls_dropped += fh.take_dropped()
                     if art is not None:
-                        art, dropped = clean_article(art)
-                        stats.controls_dropped += dropped
+                        if fh.controls_possible:  # else no text of it can hold a control
+                            art, dropped = clean_article(art)
+                            stats.controls_dropped += dropped
                         stats.articles += 1
                         yield art
                 elif tag == "DeleteCitation":
@@ -105,29 +104,6 @@ def _check_root(path: Path, root: Any) -> None:
         )
 
 
-def _attr(el: Any, name: str) -> str | None:
-    value = el.get(name)
-    return " ".join(value.split()) or None if value else None
-
-
-def _text(el: Any) -> str:
-    """All text under ``el`` (inline markup kept as text), whitespace-normalised."""
-    if el is None:
-        return ""
-    if len(el) == 0:
-        return " ".join(el.text.split()) if el.text else ""
-    for ent in list(el.iter(_Entity)):  # unresolved entity references: drop, keep their tails
-        ent_parent = ent.getparent()
-        prev = ent.getprevious()
-        if ent.tail:
-            if prev is not None:
-                prev.tail = (prev.tail or "") + ent.tail
-            else:
-                ent_parent.text = (ent_parent.text or "") + ent.tail
-        ent_parent.remove(ent)
-    return " ".join("".join(el.itertext()).split())
-
-
 def _article(elem: Any, name: str, stats: SourceStats) -> Article | None:
     mc = next(elem.iterchildren("MedlineCitation"), None)
     pm = next(mc.iterchildren("PMID"), None) if mc is not None else None
@@ -141,154 +117,7 @@ def _article(elem: Any, name: str, stats: SourceStats) -> Article | None:
         stats.skip(name, pmid, f"invalid PMID Version {pm.get('Version')!r}")
         return None
     try:
-        return _fill(Article(pmid=pmid, version=version), mc, elem)
+        return fill(Article(pmid=pmid, version=version), mc, elem)
     except Exception as e:  # a malformed record never stops the stream
         stats.skip(name, pmid, f"{type(e).__name__}: {e}")
         return None
-
-
-def _fill(a: Article, mc: Any, elem: Any) -> Article:
-    article = None
-    for child in mc:
-        tag = child.tag
-        if tag == "Article":
-            article = child
-        elif tag == "MeshHeadingList":
-            a.mesh = [m for m in map(_mesh, child.iterchildren("MeshHeading")) if m is not None]
-        elif tag == "KeywordList":
-            a.keywords.extend(k for k in map(_text, child.iterchildren("Keyword")) if k)
-    doi = None
-    if article is not None:
-        article_date = None
-        for child in article:
-            tag = child.tag
-            if tag == "Journal":
-                _journal(a, child)
-            elif tag == "ArticleTitle":
-                a.title = _text(child)
-            elif tag == "ELocationID":
-                if doi is None and child.get("EIdType") == "doi" and child.get("ValidYN") != "N":
-                    doi = _text(child) or None
-            elif tag == "Abstract":
-                a.sections = [
-                    Section(t, _attr(s, "Label"), _attr(s, "NlmCategory"))
-                    for s in child.iterchildren("AbstractText")
-                    if (t := _text(s))
-                ]
-            elif tag == "AuthorList":
-                a.authors = _authors(child)
-            elif tag == "Language":
-                if not a.language:
-                    a.language = _text(child)
-            elif tag == "PublicationTypeList":
-                a.publication_types = [
-                    t for t in map(_text, child.iterchildren("PublicationType")) if t
-                ]
-            elif tag == "ArticleDate" and article_date is None:
-                article_date = _year(_child_text(child, "Year"))
-        if a.year is None:
-            a.year = article_date
-    if doi is None:
-        doi = _pubmed_data_doi(elem)
-    a.doi = doi
-    return a
-
-
-def _child_text(el: Any, tag: str) -> str | None:
-    child = next(el.iterchildren(tag), None)
-    return None if child is None else child.text
-
-
-def _pubmed_data_doi(elem: Any) -> str | None:
-    """PubmedData/ArticleIdList/ArticleId[@IdType="doi"] (never a reference's ArticleIdList)."""
-    for data in elem.iterchildren("PubmedData"):
-        for ids in data.iterchildren("ArticleIdList"):
-            for aid in ids.iterchildren("ArticleId"):
-                if aid.get("IdType") == "doi" and (doi := _text(aid)):
-                    return doi
-    return None
-
-
-def _year(text: str | None) -> int | None:
-    if not text:
-        return None
-    if len(text) == 4 and text.isdigit() and text.isascii():
-        return int(text)
-    m = _YEAR.search(text)
-    return int(m.group(1)) if m else None
-
-
-def _journal(a: Article, journal: Any) -> None:
-    for child in journal:
-        tag = child.tag
-        if tag == "Title":
-            a.journal = _text(child)
-        elif tag == "ISOAbbreviation":
-            a.journal_iso = _text(child)
-        elif tag == "JournalIssue":
-            for pubdate in child.iterchildren("PubDate"):
-                year = medline = None
-                for part in pubdate.iterchildren("Year", "MedlineDate"):
-                    if part.tag == "Year":
-                        year = part.text
-                    else:
-                        medline = part.text
-                a.year = _year(year) or _year(medline)
-
-
-def _authors(author_list: Any) -> list[str]:
-    """ "LastName Initials" (ForeName without Initials), or CollectiveName; ValidYN="N" left out.
-
-    One filtered C-level walk over the name elements, grouped by their Author parent (cheaper
-    than visiting every Author's children, which include long AffiliationInfo blocks).
-    """
-    out: list[str] = []
-    author = None
-    valid = False
-    last = initials = fore = collective = ""
-    for el in author_list.iter(_NAME_TAGS):
-        parent = el.getparent()
-        if parent is not author:
-            if valid:
-                _add_author(out, last, initials, fore, collective)
-            author = parent
-            valid = parent.tag == "Author" and parent.get("ValidYN") != "N"
-            last = initials = fore = collective = ""
-        text = el.text
-        if len(el):
-            text = _text(el)
-        elif text:
-            text = " ".join(text.split())
-        tag = el.tag
-        if tag == "LastName":
-            last = text or ""
-        elif tag == "Initials":
-            initials = text or ""
-        elif tag == "ForeName":
-            fore = text or ""
-        else:
-            collective = text or ""
-    if valid:
-        _add_author(out, last, initials, fore, collective)
-    return out
-
-
-def _add_author(out: list[str], last: str, initials: str, fore: str, collective: str) -> None:
-    if last:
-        given = initials or fore
-        out.append(f"{last} {given}" if given else last)
-    elif collective or fore:
-        out.append(collective or fore)
-
-
-def _mesh(heading: Any) -> MeshTerm | None:
-    desc = next(heading.iterchildren("DescriptorName"), None)
-    if desc is None:
-        return None
-    name = _text(desc)
-    if not name:
-        return None
-    major = desc.get("MajorTopicYN") == "Y" or any(
-        q.get("MajorTopicYN") == "Y" for q in heading.iterchildren("QualifierName")
-    )
-    return MeshTerm(name, _attr(desc, "UI"), major)

@@ -19,21 +19,25 @@ huge_tree=False, dtd_validation=False`` (no entity expansion, no external entity
 from disk or network; the real files' https DTD is never fetched). References to entities
 are dropped from the text. Records and their preceding siblings are cleared as the parse
 goes, so memory stays bounded by one record. Before lxml, :mod:`indexer.ingest.prefilter` drops
-the ``ReferenceList`` and ``History`` blocks nothing reads (a third of a modern file's bytes);
-gzip is read with ISA-L (``isal``) when it is installed, 2.7x cheaper than ``gzip``.
+the ``History`` blocks nothing reads and rewrites each ``ReferenceList`` as its cited PMIDs
+(together a third of a modern file's bytes); gzip is read with ISA-L (``isal``) when it is
+installed, 2.7x cheaper than ``gzip``. Field choices: :mod:`indexer.ingest.pubmed_fields`.
 
-Field choices: ``MeshTerm.major`` is True when the descriptor *or any of its qualifiers* has
-MajorTopicYN="Y" (what PubMed's [majr] search matches). Authors with ValidYN="N" are left out,
-as PubMed does. The year is JournalIssue/PubDate/Year, else the first 4-digit year of
-MedlineDate, else ArticleDate/Year.
-
-JSONL: one object per line with ``pmid`` (int or digit string, required) and optional
-``title``, ``abstract``, ``sections`` ([{label, text, category}]: they win over ``abstract``),
-``mesh`` (names, or {name, ui, major}), ``year``, ``journal``, ``journal_iso``, ``authors``,
-``doi``, ``publication_types``, ``keywords``, ``language``, ``version``. A line
-``{"delete": PMID}`` or ``{"pmid": PMID, "deleted": true}`` is a Deletion. Blank lines (and a
-UTF-8 byte order mark) are ignored; invalid JSON, a missing/invalid pmid or a field of the
-wrong type skips the line (counted, and warned with its line number).
+JSONL: one object per line with ``pmid`` (int or digit string, required) and optional fields
+named as in ``Article.to_dict()``: ``title``, ``abstract``, ``sections`` ([{label, text,
+category}]: they win over ``abstract``; a label without text is kept), ``mesh`` (names, or
+{name, ui, major, qualifiers: [{name, ui, major}], descriptor_major}), ``year``, ``journal``,
+``journal_iso``, ``authors``, ``author_details`` (one {last_name, fore_name, initials,
+collective, affiliations, orcid} per author), ``doi``, ``publication_types``, ``keywords``,
+``languages`` (a list; the older ``language`` string is read too), ``version``,
+``vernacular_title``, ``abstract_source``, ``issn``, ``issn_type``, ``issn_linking``,
+``nlm_unique_id``, ``volume``, ``issue``, ``pages``, ``pub_date`` ({year, month, day, season,
+medline_date}), ``article_date`` / ``date_revised`` (ISO dates), ``publication_status``,
+``medline_status``, ``grants``, ``chemicals``, ``pmc``, ``references`` (PMIDs) and
+``comments_corrections`` ([{ref_type, pmid, ref_source}]). A line ``{"delete": PMID}`` or
+``{"pmid": PMID, "deleted": true}`` is a Deletion. Blank lines (and a UTF-8 byte order mark)
+are ignored; invalid JSON, a missing/invalid pmid or a field of the wrong type skips the line
+(counted, and warned with its line number and the field).
 Text is whitespace-normalised in both formats.
 """
 

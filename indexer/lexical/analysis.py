@@ -19,13 +19,18 @@ article of the real PubMed sample files (``tests/test_analysis.py`` checks a sam
 
 A query's terms: its words that are not stop words (all its words when nothing else is
 left), each analysed like the index text; a hyphenated compound also matches its glued form
-(``covid-19`` ~ ``covid19``). User text is never query syntax.
+(``covid-19`` ~ ``covid19``), and a glued word also matches those of its hyphenations (a
+hyphen at letter/digit transitions: ``covid19`` ~ ``covid-19``, ``il6`` ~ ``il-6``) that the
+index holds, when the caller says which terms it holds (``known``). User text is never query
+syntax.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import tantivy
@@ -38,6 +43,10 @@ PATTERNS = {
     "words": SIMPLE_WORD_PATTERN,
 }
 MAX_TERMS = 32
+MAX_TRANSITIONS = 3
+"""A glued word with more letter/digit transitions than this gets no hyphenated variants
+(``2**3 - 1`` spellings at most, each a term-dictionary lookup)."""
+_TRANSITION = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 TOKENIZER_NAME = "pubmed"
 
 
@@ -115,8 +124,30 @@ def normalise(word: str, analysis: Analysis = DEFAULT) -> str:
     return _normalise(analysis, word)
 
 
-def query_terms(query: str, analysis: Analysis = DEFAULT) -> list[str]:
-    """The distinct index terms a plain-text query looks for (see the module docstring)."""
+def hyphenations(word: str) -> list[str]:
+    """The hyphenated spellings a glued word may stand for: a hyphen at every non-empty subset
+    of its letter/digit transitions (``il1b`` -> ``il-1b``, ``il1-b``, ``il-1-b``); none for a
+    word with a hyphen, without a transition or with more than :data:`MAX_TRANSITIONS`."""
+    if "-" in word:
+        return []
+    cuts = [m.start() for m in _TRANSITION.finditer(word)]
+    if not cuts or len(cuts) > MAX_TRANSITIONS:
+        return []
+    out = []
+    for n in range(1, len(cuts) + 1):
+        for chosen in itertools.combinations(cuts, n):
+            bounds = [0, *chosen, len(word)]
+            out.append("-".join(word[a:b] for a, b in itertools.pairwise(bounds)))
+    return out
+
+
+def query_terms(
+    query: str, analysis: Analysis = DEFAULT, known: Callable[[str], bool] | None = None
+) -> list[str]:
+    """The distinct index terms a plain-text query looks for (see the module docstring).
+
+    ``known``: whether the index holds a term; given, a glued word also looks for those of
+    its :func:`hyphenations` that the index holds."""
     ws = distinct(words(query[:MAX_QUERY_CHARS], analysis.token))
     content = [w for w in ws if w not in STOP_WORDS]
     if not content and not analysis.index_stopwords:
@@ -126,4 +157,7 @@ def query_terms(query: str, analysis: Analysis = DEFAULT) -> list[str]:
         out.append(normalise(w, analysis))
         if "-" in w:
             out.append(normalise(w.replace("-", ""), analysis))
+        elif known is not None:
+            variants = (normalise(h, analysis) for h in hyphenations(w))
+            out.extend(t for t in variants if known(t))
     return distinct(out)[:MAX_TERMS]

@@ -9,6 +9,8 @@ score: filtered results are the exact BM25 ranking of the documents that pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import tantivy
 
 from indexer.filters import Filters
@@ -29,6 +31,34 @@ def text_query(schema: tantivy.Schema, terms: list[str], analysis: Analysis) -> 
         clauses.append((Occur.Should, tantivy.Query.term_query(schema, "abstract", t, "freq")))
     if not clauses:
         return tantivy.Query.empty_query()
+    return tantivy.Query.boolean_query(clauses)
+
+
+def citing(schema: tantivy.Schema, pmid: int) -> tantivy.Query:
+    """The articles whose reference lists cite ``pmid``."""
+    return _term(schema, "cites", str(int(pmid)))
+
+
+def coupling(schema: tantivy.Schema, pmids: Iterable[int]) -> tantivy.Query | None:
+    """BM25 over the ``cites`` field: articles sharing references with the list ``pmids``
+    (bibliographic coupling; a rarely cited shared reference weighs more); None if empty."""
+    terms = [str(int(p)) for p in dict.fromkeys(pmids)]
+    if not terms:
+        return None
+    return tantivy.Query.boolean_query(
+        [(Occur.Should, tantivy.Query.term_query(schema, "cites", t, "freq")) for t in terms]
+    )
+
+
+def with_pmids(schema: tantivy.Schema, pmids: Iterable[int]) -> tantivy.Query:
+    """The articles whose PMID is one of ``pmids``."""
+    return tantivy.Query.term_set_query(schema, "pmid", sorted({int(p) for p in pmids}))
+
+
+def with_links(schema: tantivy.Schema, kinds: Iterable[str], pubtype: str) -> tantivy.Query:
+    """Articles with a CommentsCorrections link of one of ``kinds``, or of ``pubtype``."""
+    clauses = [(Occur.Should, _term(schema, "links", key(k))) for k in kinds]
+    clauses.append((Occur.Should, _term(schema, "pubtype", key(pubtype))))
     return tantivy.Query.boolean_query(clauses)
 
 
@@ -69,3 +99,12 @@ def restrict(query: tantivy.Query | None, clauses: list[tantivy.Query]) -> tanti
     if query is not None:
         parts.insert(0, (Occur.Must, query))
     return tantivy.Query.boolean_query(parts)
+
+
+def exclude(schema: tantivy.Schema, query: tantivy.Query, doc_ids: Iterable[int]) -> tantivy.Query:
+    """``query`` without the documents ``doc_ids`` (scores unchanged)."""
+    ids = sorted({int(d) for d in doc_ids})
+    if not ids:
+        return query
+    gone = tantivy.Query.term_set_query(schema, "doc_id", ids)
+    return tantivy.Query.boolean_query([(Occur.Must, query), (Occur.MustNot, gone)])

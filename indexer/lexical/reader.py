@@ -17,7 +17,8 @@ import tantivy
 from indexer.errors import DamagedIndex
 from indexer.filters import Filters
 from indexer.lexical.analysis import TOKENIZER_NAME, Analysis, analyzer, query_terms
-from indexer.lexical.query import filter_clauses, restrict, text_query
+from indexer.lexical.query import filter_clauses, restrict, text_query, with_pmids
+from indexer.lexical.schema import TEXT_FIELDS
 
 Hits = list[tuple[int, float]]
 
@@ -57,13 +58,17 @@ class LexicalIndex:
     # queries -----------------------------------------------------------------
     def text_query(self, text: str) -> tantivy.Query | None:
         """The BM25 query of plain text ``text``; None when it has no term to look for."""
-        terms = query_terms(text, self.analysis)
+        terms = query_terms(text, self.analysis, known=self.holds)
         return text_query(self.schema, terms, self.analysis) if terms else None
 
     def filtered(
         self, query: tantivy.Query | None, filters: Filters | None, embeddable: bool = False
     ) -> tantivy.Query:
         return restrict(query, filter_clauses(self.schema, filters, embeddable))
+
+    def holds(self, term: str) -> bool:
+        """Whether some title or abstract holds the analysed term ``term``."""
+        return any(self.searcher.doc_freq(f, term) for f in TEXT_FIELDS)
 
     # search ------------------------------------------------------------------
     def run(self, query: tantivy.Query, limit: int, offset: int = 0) -> tuple[Hits, int]:
@@ -91,6 +96,37 @@ class LexicalIndex:
         if q is None:
             return [], 0
         return self.run(self.filtered(q, filters), limit, offset)
+
+    def run_newest(self, query: tantivy.Query, limit: int, offset: int = 0) -> tuple[Hits, int]:
+        """Like :meth:`run`, ordered by publication year, newest first (score: the year;
+        articles without a year last, then ascending doc id within a year)."""
+        limit, offset = max(int(limit), 0), max(int(offset), 0)
+        n = self.count(query)
+        if n == 0 or limit == 0:
+            return [], n
+        hits = self.searcher.search(query, limit=n, count=False).hits
+        addrs = [h[1] for h in hits]
+        ids = self.searcher.fast_field_values("doc_id", addrs)
+        years = self.searcher.fast_field_values("year", addrs)
+        rows = sorted(
+            ((int(d), float(y or 0)) for d, y in zip(ids, years, strict=True)),
+            key=lambda x: (-x[1], x[0]),
+        )
+        return rows[offset : offset + limit], n
+
+    def doc_ids_of(self, pmids: Iterable[int]) -> dict[int, int]:
+        """PMID -> doc id of those of ``pmids`` that are in this version."""
+        wanted = sorted({int(p) for p in pmids})
+        if not wanted:
+            return {}
+        q = with_pmids(self.schema, wanted)
+        n = self.count(q)
+        if n == 0:
+            return {}
+        addrs = [h[1] for h in self.searcher.search(q, limit=n, count=False).hits]
+        ids = self.searcher.fast_field_values("doc_id", addrs)
+        found = self.searcher.fast_field_values("pmid", addrs)
+        return {int(p): int(d) for p, d in zip(found, ids, strict=True)}
 
     def count(self, query: tantivy.Query) -> int:
         return int(self.searcher.search(query, limit=1, count=True).count)

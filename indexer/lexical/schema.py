@@ -13,6 +13,11 @@ field              content
 ``pubtype``        publication types, lower-cased, raw
 ``author``         authors, lower-cased, raw (``smith ja``)
 ``language``       language codes, lower-cased, raw (``eng``)
+``pmid``           the article's PMID (u64, indexed + fast): references, notices
+``cites``          the PMIDs its ReferenceList cites (raw, with frequencies): cited-by,
+                   and citation similarity (BM25 over shared references)
+``links``          kinds of its retraction / expression-of-concern links (raw, lower-case
+                   RefType: ``retractionin``, ``retractionof``, ...): finds notices fast
 ``has_abstract``   1 / 0 (u64, indexed + fast)
 ``embeddable``     1 / 0: the article has a vector (dense filters count these)
 ``journal_name``,  display values for facets (fast, raw, as written)
@@ -34,7 +39,16 @@ from indexer.lexical.analysis import TOKENIZER_NAME
 from indexer.records import Article
 
 TEXT_FIELDS = ("title", "abstract")
-RAW_FIELDS = ("journal", "mesh", "majr", "pubtype", "author", "language")
+RAW_FIELDS = ("journal", "mesh", "majr", "pubtype", "author", "language", "links")
+STATUS_LINKS = (
+    "RetractionIn",
+    "RetractionOf",
+    "RetractedandRepublishedIn",
+    "RetractedandRepublishedFrom",
+    "ExpressionOfConcernIn",
+    "ExpressionOfConcernFor",
+)
+"""CommentsCorrections kinds that change an article's standing (``search.retractions``)."""
 FACET_FIELDS = ("journal_name", "mesh_name", "pubtype_name")
 MESH_UI = re.compile(r"D\d+")
 
@@ -42,6 +56,8 @@ MESH_UI = re.compile(r"D\d+")
 def build_schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_unsigned_field("doc_id", indexed=True, fast=True)
+    sb.add_unsigned_field("pmid", indexed=True, fast=True)
+    sb.add_text_field("cites", tokenizer_name="raw", index_option="freq")
     for name in TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name=TOKENIZER_NAME, index_option="position")
     sb.add_integer_field("year", indexed=True, fast=True)
@@ -69,6 +85,11 @@ def document(doc_id: int, a: Article) -> tantivy.Document:
     """The Tantivy document of stored revision ``doc_id`` holding ``a``."""
     d = tantivy.Document()
     d.add_unsigned("doc_id", int(doc_id))
+    d.add_unsigned("pmid", int(a.pmid))
+    for cited in dict.fromkeys(a.references):
+        d.add_text("cites", str(int(cited)))
+    for kind in {c.ref_type for c in a.comments_corrections if c.ref_type in STATUS_LINKS}:
+        d.add_text("links", key(kind))
     d.add_text("title", a.title)
     abstract = a.abstract
     d.add_text("abstract", abstract)
@@ -90,7 +111,7 @@ def document(doc_id: int, a: Article) -> tantivy.Document:
         d.add_text("pubtype_name", p.strip())
     for au in a.authors:
         d.add_text("author", key(au))
-    for lang in a.language.split(","):
+    for lang in a.languages:
         if lang.strip():
             d.add_text("language", key(lang))
     d.add_unsigned("has_abstract", int(bool(abstract.strip())))

@@ -31,8 +31,10 @@ from sqlalchemy import (
     text,
 )
 
-SCHEMA_VERSION = 2
-"""1: text columns, MeSH / publication type tables, full text in the database. 2: lean rows."""
+SCHEMA_VERSION = 3
+"""1: text columns, MeSH / publication type tables, full text in the database. 2: lean rows.
+3: the complete citation in the record (issue 17: dates, authors' details, grants, chemicals,
+qualifiers, references, comments/corrections; ``languages`` a list)."""
 FIRST_DOC_ID = 1
 """Doc ids start at 1, so ``to_embed(version, after_doc_id=0, ...)`` sees every row."""
 

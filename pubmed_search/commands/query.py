@@ -67,7 +67,12 @@ def _print_text(response) -> None:
     for hit in response.hits:
         year = hit.year if hit.year is not None else "----"
         journal = terminal_safe(hit.journal)
-        click.echo(f"\n{hit.rank:>3}. {hit.score:.4f}  PMID {hit.pmid}  {year}  {journal}")
+        marks = "".join(
+            f"  [{label}]"
+            for label, on in (("RETRACTED", hit.mark.retracted), ("CONCERN", hit.mark.concern))
+            if on
+        )
+        click.echo(f"\n{hit.rank:>3}. {hit.score:.4f}  PMID {hit.pmid}  {year}  {journal}{marks}")
         click.echo(
             textwrap.fill(
                 terminal_safe(hit.title) or "(no title)",
@@ -162,6 +167,7 @@ def command(
     mesh: str | None,
     pubtype: str | None,
     has_abstract: bool | None,
+    exclude_retracted: bool | None,
     model: str | None,
     device: str,
     as_json: bool,
@@ -202,6 +208,7 @@ def command(
         mesh=mesh,
         pubtype=pubtype,
         has_abstract=has_abstract,
+        exclude_retracted=exclude_retracted,
     )
     try:
         engine = SearchEngine.open(
