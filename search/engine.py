@@ -19,7 +19,7 @@ import numpy as np
 
 from indexer.errors import InvalidParameter
 from indexer.filters import Filters
-from indexer.fusion import Fusion
+from indexer.fusion import Fusion, reciprocal_rank_fusion
 from indexer.lexical.facets import Facets, facet_counts
 from indexer.manifest import IndexDir
 from indexer.vectors.types import is_lossy, rescore_depth
