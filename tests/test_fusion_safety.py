@@ -11,7 +11,10 @@ as the build's calibration pairs: calibration and evaluation share no query).
   on synthetic text): calibrated hybrid stays within 0.01 of lexical in nDCG@10 and MRR@10;
   the uncalibrated default (equal-weight RRF) falls further, which the test also checks, so
   it would fail with calibration disabled.
-- Strong dense side (real all-MiniLM-L6-v2, ``slow``): calibrated hybrid gains over lexical.
+- Strong dense side (real all-MiniLM-L6-v2, ``slow``): calibrated hybrid gains over lexical
+  and stays within 0.01 of dense (measured: 0.924 vs lexical 0.534 and dense 0.932 nDCG@10).
+  Uncalibrated RRF 1/1 also gains over lexical here (0.788) but trails dense by 0.14, so the
+  second assertion is the one that fails with calibration disabled.
 """
 
 from __future__ import annotations
