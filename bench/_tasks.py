@@ -42,6 +42,11 @@ Tasks:
     the descriptor name is the query; the index's MeSH fields are never searched by plain
     text, so this measures how well the words of a topic find the articles about it.
 
+``source="baseline"`` draws ``known-item`` and ``topic`` from the baseline file
+``pubmed20n0014`` alone (30,000 citations; the same sampling rules, corpus
+``baseline-600-untitled``): what the hybrid-fusion benchmark (``bench/fusion.py``) indexes
+with a real encoder, where the ~50,000 articles of both files would take too long to embed.
+
 The real files are parsed once per process (~30 s on 2 cores): :func:`real_articles`.
 """
 
@@ -68,6 +73,8 @@ PUBMEDQA = Path(
 )  # PUBMEDQA_DIR: another location (e.g. from a git worktree beside the main checkout)
 SPLITS = ("dev", "held-out")
 TASKS = ("pubmedqa", "known-item", "topic")
+SOURCES = ("real-files", "baseline")
+"""Where ``known-item`` and ``topic`` draw from: both real files, or the baseline file alone."""
 KNOWN_ITEM_N = 300  # queries per split
 TOPIC_N = 150
 TOPIC_MIN, TOPIC_MAX = 5, 200
@@ -117,12 +124,16 @@ def _sample(task_name: str, qids: Iterable[str], split: str, n: int) -> list[str
 
 
 # real data ---------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def real_articles() -> tuple[Article, ...]:
-    """Every article of the two real PubMed files (latest revision per PMID), by PMID."""
+@functools.lru_cache(maxsize=2)
+def real_articles(source: str = "real-files") -> tuple[Article, ...]:
+    """Every article of the two real PubMed files (latest revision per PMID), by PMID;
+    ``source="baseline"``: those of the baseline file ``pubmed20n0014`` alone (30,000)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r} (use {SOURCES})")
+    names = (BASELINE_FILE, UPDATE_FILE) if source == "real-files" else (BASELINE_FILE,)
     by_pmid: dict[int, Article] = {}
     stats = SourceStats()
-    for name in (BASELINE_FILE, UPDATE_FILE):
+    for name in names:
         for rec in iter_records(pubmed_sample(name), stats):
             if isinstance(rec, Deletion):
                 by_pmid.pop(rec.pmid, None)
@@ -163,8 +174,8 @@ def _title_key(title: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _known_item_parts(n: int) -> tuple[Corpus, dict[str, list[str]]]:
-    arts = real_articles()
+def _known_item_parts(n: int, source: str = "real-files") -> tuple[Corpus, dict[str, list[str]]]:
+    arts = real_articles(source)
     counts = Counter(_title_key(a.title) for a in arts if a.title.strip())
     eligible = [
         str(a.pmid)
@@ -176,12 +187,12 @@ def _known_item_parts(n: int) -> tuple[Corpus, dict[str, list[str]]]:
     chosen = {s: _sample("known-item", eligible, s, n) for s in SPLITS}
     hidden = {int(q) for qs in chosen.values() for q in qs}
     docs = tuple(replace(a, title="") if a.pmid in hidden else a for a in arts)
-    return Corpus(f"real-files-{2 * n}-untitled", docs), chosen
+    return Corpus(f"{source}-{2 * n}-untitled", docs), chosen
 
 
-def known_item(split: str = "dev", n: int = KNOWN_ITEM_N) -> Task:
-    corpus, chosen = _known_item_parts(n)
-    titles = {a.pmid: a.title for a in real_articles()}
+def known_item(split: str = "dev", n: int = KNOWN_ITEM_N, source: str = "real-files") -> Task:
+    corpus, chosen = _known_item_parts(n, source)
+    titles = {a.pmid: a.title for a in real_articles(source)}
     queries = {q: titles[int(q)] for q in chosen[split]}
     qrels = {q: {q: 1} for q in chosen[split]}
     return Task("known-item", split, queries, qrels, corpus)
@@ -192,20 +203,20 @@ def real_corpus() -> Corpus:
     return Corpus("real-files", real_articles())
 
 
-@functools.lru_cache(maxsize=1)
-def _majr_articles() -> dict[str, set[str]]:
+@functools.lru_cache(maxsize=2)
+def _majr_articles(source: str = "real-files") -> dict[str, set[str]]:
     """Major MeSH descriptor name -> PMIDs (as strings) having it as a major topic."""
     out: dict[str, set[str]] = defaultdict(set)
-    for a in real_articles():
+    for a in real_articles(source):
         for m in a.mesh:
             if m.major and m.name.strip():
                 out[m.name.strip()].add(str(a.pmid))
     return dict(out)
 
 
-def topic(split: str = "dev", n: int = TOPIC_N) -> Task:
-    corpus, _ = _known_item_parts(KNOWN_ITEM_N)
-    majr = _majr_articles()
+def topic(split: str = "dev", n: int = TOPIC_N, source: str = "real-files") -> Task:
+    corpus, _ = _known_item_parts(KNOWN_ITEM_N, source)
+    majr = _majr_articles(source)
     eligible = [name for name, docs in majr.items() if TOPIC_MIN <= len(docs) <= TOPIC_MAX]
     names = _sample("topic", eligible, split, n)
     queries = {name: name for name in names}  # the query id is the descriptor name
@@ -213,17 +224,20 @@ def topic(split: str = "dev", n: int = TOPIC_N) -> Task:
     return Task("topic", split, queries, qrels, corpus)
 
 
-def task(name: str, split: str = "dev") -> Task:
-    """One task's split (``name`` in :data:`TASKS`, ``split`` in :data:`SPLITS`)."""
+def task(name: str, split: str = "dev", source: str = "real-files") -> Task:
+    """One task's split (``name`` in :data:`TASKS`, ``split`` in :data:`SPLITS`; ``source``
+    in :data:`SOURCES` for known-item and topic)."""
     if name == "pubmedqa":
         return pubmedqa(split)
     if name == "known-item":
-        return known_item(split)
+        return known_item(split, source=source)
     if name == "topic":
-        return topic(split)
+        return topic(split, source=source)
     raise ValueError(f"unknown task {name!r} (use {TASKS})")
 
 
-def tasks(split: str = "dev", names: Iterable[str] = TASKS) -> list[Task]:
+def tasks(
+    split: str = "dev", names: Iterable[str] = TASKS, source: str = "real-files"
+) -> list[Task]:
     """The tasks of ``names`` that have ``split`` (pubmedqa has no held-out split)."""
-    return [task(n, split) for n in names if split == "dev" or n != "pubmedqa"]
+    return [task(n, split, source) for n in names if split == "dev" or n != "pubmedqa"]

@@ -31,6 +31,7 @@ from typing import Any
 
 from indexer import durable
 from indexer.errors import DamagedIndex, NotFoundError
+from indexer.fusion import Fusion
 
 FORMAT_VERSION = 2
 """2: the lexical index is a Tantivy directory per version (1: SQLite FTS5 / PostgreSQL
@@ -96,6 +97,13 @@ class Manifest:
     built_in: str | None = None  # the index directory's absolute path when it was built
     lexical: dict[str, Any] = field(default_factory=dict)  # indexer.lexical.Analysis
     ledger: list[dict[str, Any]] = field(default_factory=list)  # indexer.build.ledger
+    # How hybrid queries fuse the two sides (indexer.fusion); None: written before fusion was
+    # recorded, read as the default (equal-weight RRF, k = 60). See :attr:`hybrid_fusion`.
+    fusion: Fusion | None = None
+
+    @property
+    def hybrid_fusion(self) -> Fusion:
+        return self.fusion if self.fusion is not None else Fusion()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -117,6 +125,8 @@ class Manifest:
             )
         d = dict(d)
         d["encoder"] = EncoderInfo(**d["encoder"])
+        if d.get("fusion") is not None:
+            d["fusion"] = Fusion.from_dict(d["fusion"])
         return cls(**d)
 
 
@@ -199,7 +209,7 @@ class IndexDir:
             raise IndexFormatError(f"{path} cannot be read ({e}): the index is damaged") from e
         try:
             manifest = Manifest.from_dict(data)
-        except (TypeError, KeyError, AttributeError) as e:
+        except (TypeError, KeyError, AttributeError, ValueError) as e:
             raise IndexFormatError(f"{path} is not a manifest ({e!r}): the index is damaged") from e
         if manifest.version != version:
             raise IndexFormatError(f"{path} says version {manifest.version}, expected {version}")

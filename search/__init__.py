@@ -1,7 +1,7 @@
 """The search layer: dense, lexical and hybrid retrieval over an index directory.
 
 ``from search import SearchEngine`` loads the engine (and its indexer dependencies) lazily,
-so importing ``search.results`` or ``search.fusion`` stays light.
+so importing ``search.results`` stays light.
 """
 
 from __future__ import annotations

@@ -19,13 +19,13 @@ import numpy as np
 
 from indexer.errors import InvalidParameter
 from indexer.filters import Filters
+from indexer.fusion import Fusion, reciprocal_rank_fusion
 from indexer.lexical.facets import Facets, facet_counts
 from indexer.manifest import IndexDir
 from indexer.vectors.types import is_lossy, rescore_depth
 from search import graph
 from search.dense import dense_top, post_filtered_top
 from search.embedding import LRUCache, QueryEmbedder
-from search.fusion import K_RRF, reciprocal_rank_fusion
 from search.hits import build_hits
 from search.loading import load_state_parts
 from search.params import (
@@ -42,8 +42,6 @@ from search.results import MODES, NotFound, SearchResponse
 from search.state import IndexState, Selection, expression_text, guarded
 
 log = logging.getLogger(__name__)
-
-MIN_FUSION_CANDIDATES = 100
 
 
 class SearchEngine:
@@ -254,11 +252,11 @@ class SearchEngine:
         dense_query: str,
         selection: Selection | None,
         depth: tuple[int, int, int],
-        weights: list[float],
+        fusion: Fusion,
         knobs: dict[str, int | None],
     ) -> tuple[list[tuple[int, float]], int]:
         """Ranks [first, first + count) of ``mode`` and its total; ``depth`` = (first, count,
-        the candidates each side of hybrid fusion contributes)."""
+        the candidates each side of hybrid ``fusion`` contributes)."""
         first, count, n = depth
         if mode == "lexical":
             return self._lexical(state, query, selection, count, first)
@@ -268,8 +266,16 @@ class SearchEngine:
             return ranked[first:], total
         dense, _ = self._dense(state, q, n, selection, knobs=knobs)
         lexical, total = self._lexical(state, query, selection, n, 0)
-        fused = reciprocal_rank_fusion([dense, lexical], weights, k_rrf=K_RRF)
+        fused = fusion.for_query(query).fuse(dense, lexical)
         return fused[first : first + count], total
+
+    @staticmethod
+    def fusion_of(
+        state: IndexState, weights: tuple[float, float] | None, fusion: Fusion | None = None
+    ) -> Fusion:
+        """``fusion`` or the index's recorded one, with a request's ``weights`` if given."""
+        chosen = fusion if fusion is not None else state.manifest.hybrid_fusion
+        return chosen if weights is None else chosen.with_weights(*weights)
 
     def _facets(self, state: IndexState, query: str, selection: Selection | None) -> Facets:
         match = self._match_query(state, query, selection)
@@ -289,13 +295,19 @@ class SearchEngine:
         syntax: str = "plain",
         facets: bool = False,
         passages: bool = False,
+        fusion: Fusion | None = None,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
 
         ``mode``: "dense" (embedding inner product), "lexical" (BM25) or "hybrid" (both,
-        fused by reciprocal rank fusion with k=60 and ``weights`` (dense, lexical), default
-        1/1; score = fused RRF score). ``total``: see :class:`SearchResponse`.
+        fused as the index's manifest records, :class:`indexer.fusion.Fusion`: weighted RRF
+        or a convex combination of normalised scores, with the weights calibrated when the
+        index was built; an index built before fusion was recorded: RRF, k = 60, weights
+        1/1; score = the fused score). ``weights`` (dense, lexical) override the recorded
+        weights (the method, k and depth stay); ``fusion`` (Python callers, e.g. ``eval``'s
+        fixed-fusion row): this fusion instead of the recorded one (``weights`` still
+        override its weights). ``total``: see :class:`SearchResponse`.
         ``syntax``: "plain" (the query is words, never syntax) or "pubmed" (the query is a
         PubMed-style expression, ``indexer.lexical.syntax``: in lexical mode it is the query;
         in dense and hybrid modes it selects the candidate set exactly, ranked by meaning
@@ -316,13 +328,16 @@ class SearchEngine:
         if mode not in MODES:
             raise InvalidParameter(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
         expression = check_syntax(syntax, query)
-        fusion_weights = check_weights(weights)
+        request_weights = check_weights(weights)
         filters = check_filters(filters)
         if rerank and self.reranker is None:
             raise InvalidParameter(
                 "rerank: this engine has no cross-encoder (open it with reranker=)"
             )
         state = self.state
+        if fusion is not None and not isinstance(fusion, Fusion):
+            raise InvalidParameter(f"fusion: expected indexer.fusion.Fusion, got {fusion!r}")
+        fusion = self.fusion_of(state, request_weights, fusion)
         selection = Selection(filters, expression) if filters or expression else None
         if selection is not None:
             state.select(selection, embeddable=False)  # a bad expression: 400 now
@@ -330,11 +345,11 @@ class SearchEngine:
         # With re-ranking, fetch candidates from rank 1 (at least the top N), then page.
         fetch_first, fetch_n = (0, max(first + k, self.rerank_top_n)) if rerank else (first, k)
         dense_query = expression_text(expression) if expression is not None else query
-        n = max(MIN_FUSION_CANDIDATES, 2 * k * page, fetch_n)
+        n = max(fusion.depth, 2 * k * page, fetch_n)
         with guarded(expression):
             depth = (fetch_first, fetch_n, n)
             ranked, total = self._rank(
-                state, mode, query, dense_query, selection, depth, fusion_weights, knobs
+                state, mode, query, dense_query, selection, depth, fusion, knobs
             )
             counted = self._facets(state, query, selection) if facets else None
         model = "bm25" if mode == "lexical" else state.model

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from indexer.errors import InvalidParameter, PubmedSearchError, Unavailable
+from indexer.fusion import DEFAULT_FUSION, Fusion
 from search.metrics import STANDARD_METRICS, mean_metrics, recall_curve
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ PAGE_SIZE = 100  # the engine's largest page
 MAX_K = 1000
 CURVE_K = 100
 TIE_STEP = 2.0**-20  # relative gap between written run-file scores
+FIXED_MODE = "hybrid-fixed"
+"""Hybrid with the fixed default fusion (RRF, k 60, 1/1) instead of the index's recorded,
+calibrated one: ``eval --mode all`` reports both."""
+ALL_MODES = ("hybrid", FIXED_MODE, "dense", "lexical")
 
 
 class EvalInputError(PubmedSearchError, ValueError):
@@ -64,7 +69,14 @@ class _Response(Protocol):
 
 
 class Engine(Protocol):
-    def search(self, query: str, k: int = ..., mode: str = ..., page: int = ...) -> _Response: ...
+    def search(
+        self,
+        query: str,
+        k: int = ...,
+        mode: str = ...,
+        page: int = ...,
+        fusion: Fusion | None = ...,
+    ) -> _Response: ...
 
 
 def _pmids(value: Any) -> list[str]:
@@ -185,19 +197,26 @@ def load_eval_set(queries_path: str | Path, qrels_path: str | Path | None = None
     return EvalSet(judged, qrels, fmt, unjudged=len(queries) - len(judged))
 
 
+def _search(engine: Engine, text: str, k: int, mode: str, page: int = 1) -> _Response:
+    if mode == FIXED_MODE:
+        return engine.search(text, k=k, mode="hybrid", page=page, fusion=DEFAULT_FUSION)
+    return engine.search(text, k=k, mode=mode, page=page)
+
+
 def ranked(engine: Engine, text: str, mode: str, k: int) -> list[tuple[str, float]]:
-    """The top ``k`` (pmid, score) of one query, paging through the engine when k > 100.
+    """The top ``k`` (pmid, score) of one query, paging through the engine when k > 100
+    (``mode`` :data:`FIXED_MODE`: hybrid with the default fusion).
 
     Pages are concatenated (a PMID seen on an earlier page is dropped). Hybrid pages are
     fused from candidate lists that grow with the page number, so a deep hybrid ranking is
     close to, not exactly, one fused list of depth k.
     """
     if k <= PAGE_SIZE:
-        return [(str(h.pmid), float(h.score)) for h in engine.search(text, k=k, mode=mode).hits]
+        return [(str(h.pmid), float(h.score)) for h in _search(engine, text, k, mode).hits]
     out: list[tuple[str, float]] = []
     seen: set[str] = set()
     for page in range(1, math.ceil(k / PAGE_SIZE) + 1):
-        hits = engine.search(text, k=PAGE_SIZE, mode=mode, page=page).hits
+        hits = _search(engine, text, PAGE_SIZE, mode, page).hits
         for h in hits:
             pmid = str(h.pmid)
             if pmid not in seen:
@@ -309,6 +328,11 @@ class EvalReport:
             f"MAP over the top {self.k}; queries without a relevant doc are left out of the "
             "means (no-rel)."
         ]
+        if "fusion" in self.info and any(m.mode in ("hybrid", FIXED_MODE) for m in self.modes):
+            notes.append(
+                f"hybrid: the index's fusion, {self.info['fusion']}; {FIXED_MODE}: "
+                f"{DEFAULT_FUSION.describe().replace('(default)', '(fixed)')}."
+            )
         if self.k < 100:
             notes.append(f"-k {self.k} < 100: Recall@100 is Recall@{self.k}.")
         if self.unjudged:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import tantivy
 
+from indexer.fusion import reciprocal_rank_fusion
 from indexer.lexical.query import citing, coupling, with_pmids
-from search.fusion import reciprocal_rank_fusion
 from search.hits import build_hits
 from search.results import NotFound, SearchResponse
 

@@ -325,10 +325,13 @@ def check_page(k: object, page: object) -> None:
         raise InvalidParameter(f"page: must be an integer >= {low}, got {page!r}")
 
 
-def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list[float]:
-    """(dense, lexical) fusion weights from a pair or a {"dense":, "lexical":} mapping."""
+def check_weights(
+    weights: Sequence[float] | Mapping[str, float] | None,
+) -> tuple[float, float] | None:
+    """(dense, lexical) fusion weights from a pair or a {"dense":, "lexical":} mapping (a
+    missing key: 1); None: none given (the index's recorded fusion applies)."""
     if weights is None:
-        return [1.0, 1.0]
+        return None
     if isinstance(weights, Mapping):
         unknown = set(weights) - {"dense", "lexical"}
         if unknown:
@@ -344,7 +347,7 @@ def check_weights(weights: Sequence[float] | Mapping[str, float] | None) -> list
         raise InvalidParameter(f"weights: must be numbers, got {weights!r}") from e
     if any(not (w >= 0) or w == float("inf") for w in out) or sum(out) == 0:
         raise InvalidParameter(f"weights: must be finite, >= 0 and not all 0, got {weights!r}")
-    return out
+    return (out[0], out[1])
 
 
 def check_choice(name: str, value: object) -> str:

@@ -193,7 +193,15 @@ def test_cli_build_and_info(tmp_path: Path, tiny_model_dir: Path, tiny_corpus):
     assert result.exit_code == 0, result.output
     assert f"added {len(rows)}" in result.output
     info = runner.invoke(cli, ["info", "--index", str(tmp_path / "i")])
-    assert json.loads(info.output)["counts"]["articles"] == len(rows)
+    shown = json.loads(info.output)
+    assert shown["counts"]["articles"] == len(rows)
+    assert shown["fusion"]["chosen_by"] == "calibration"  # measured by the build
+    assert shown["fusion"]["summary"].startswith(shown["fusion"]["method"] + ", dense ")
+    off = ["build", "--index", str(tmp_path / "n"), "--model", str(tiny_model_dir)]
+    result = runner.invoke(cli, [*off, "--max-length", "64", "--no-calibrate", str(path)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(runner.invoke(cli, ["info", "--index", str(tmp_path / "n")]).output)
+    assert shown["fusion"]["summary"] == "rrf, dense 1 / lexical 1, k 60, depth 100 (default)"
     bad = runner.invoke(
         cli, ["build", "--index", str(tmp_path / "j"), "--model", "/nope", str(path)]
     )

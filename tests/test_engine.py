@@ -14,7 +14,6 @@ import pytest
 
 from indexer.filters import Filters
 from search import ModelMismatchError, NotFound, SearchEngine
-from search.fusion import reciprocal_rank_fusion
 from search.pages import page_dict
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
 
@@ -118,19 +117,35 @@ def test_dense_is_exact_top_k(engine, rows) -> None:
     assert r.model == engine.state.manifest.encoder.model
 
 
-def test_hybrid_is_rrf_of_both_sides(engine) -> None:
+def test_hybrid_is_the_recorded_fusion_of_both_sides(engine) -> None:
     query, k = "cisplatin chemotherapy metastasis", 10
     r = engine.search(query, k=k, mode="hybrid")
     state = engine.state
-    dense, _ = engine._dense(state, engine.embed_query(query), 100, None)
-    lexical, lex_total = state.lexical.search(query, limit=100)
-    fused = reciprocal_rank_fusion([dense, lexical])[:k]
+    fusion = state.manifest.hybrid_fusion
+    assert fusion.chosen_by == "calibration"  # the build measured it
+    dense, _ = engine._dense(state, engine.embed_query(query), fusion.depth, None)
+    lexical, lex_total = state.lexical.search(query, limit=fusion.depth)
+    assert fusion.min_words == 4  # a 3-word query: RRF, dense share at most 1/2
+    short = fusion.for_query(query)
+    assert short.method == "rrf" and short.dense_weight <= short.lexical_weight
+    fused = fusion.for_query(query).fuse(dense, lexical)[:k]
     assert [h.doc_id for h in r.hits] == [d for d, _ in fused]
     assert [h.score for h in r.hits] == pytest.approx([s for _, s in fused])
     assert r.total == lex_total
     # Weights move the ranking towards one side.
     lex_heavy = engine.search(query, k=k, mode="hybrid", weights={"dense": 0.0, "lexical": 1.0})
     assert [h.doc_id for h in lex_heavy.hits] == [d for d, _ in lexical[:k]]
+    # Request weights override the recorded ones, with the recorded method.
+    even = engine.search(query, k=k, mode="hybrid", weights=[1.0, 1.0])
+    expect = fusion.with_weights(1.0, 1.0).fuse(dense, lexical)[:k]
+    assert [h.doc_id for h in even.hits] == [d for d, _ in expect]
+    # A query of 4+ words gets the calibrated method and weights.
+    long_query = "cisplatin chemotherapy metastasis carcinoma biopsy"
+    r = engine.search(long_query, k=k, mode="hybrid")
+    dense, _ = engine._dense(state, engine.embed_query(long_query), fusion.depth, None)
+    lexical, _ = state.lexical.search(long_query, limit=fusion.depth)
+    assert fusion.for_query(long_query) is fusion
+    assert [h.doc_id for h in r.hits] == [d for d, _ in fusion.fuse(dense, lexical)[:k]]
 
 
 def test_hits_carry_metadata_and_snippets(engine, rows) -> None:

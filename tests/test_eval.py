@@ -218,8 +218,11 @@ def test_eval_end_to_end(index: Path, tiny_corpus, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report["modes"]) == {"hybrid", "dense", "lexical"}
+    assert set(report["modes"]) == {"hybrid", "hybrid-fixed", "dense", "lexical"}
     assert report["k"] == 100 and report["format"] == "known-item"
+    # hybrid is the index's calibrated fusion, hybrid-fixed the default (RRF 1/1, k 60)
+    assert report["fusion_record"]["chosen_by"] == "calibration"
+    assert "(calibration)" in report["fusion"]
     qrels = {str(i): str(row["pmid"]) for i, row in enumerate(rows[::6], start=1)}
     for mode, m in report["modes"].items():
         assert m["queries"] == n_queries and m["evaluated"] == n_queries
@@ -246,6 +249,10 @@ def test_eval_end_to_end(index: Path, tiny_corpus, tmp_path: Path) -> None:
     assert report["modes"]["lexical"]["metrics"]["MRR@10"] > 0.25
     assert report["modes"]["lexical"]["metrics"]["Recall@10"] > 0.5
     assert report["modes"]["hybrid"]["metrics"]["Recall@10"] > 0.4
+    fixed = json.loads(
+        CliRunner().invoke(cli, [*args[:-5], "--mode", "hybrid-fixed", "--json"]).stdout
+    )
+    assert fixed["modes"]["hybrid-fixed"]["metrics"] == report["modes"]["hybrid-fixed"]["metrics"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

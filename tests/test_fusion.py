@@ -1,4 +1,4 @@
-"""Rank fusion: hand-computed cases and properties."""
+"""Rank fusion: hand-computed cases and properties; the recorded Fusion value."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from search.fusion import K_RRF, reciprocal_rank_fusion
+from indexer.errors import InvalidParameter
+from indexer.fusion import (
+    DEFAULT_FUSION,
+    K_RRF,
+    Fusion,
+    convex_combination,
+    min_max,
+    reciprocal_rank_fusion,
+)
 
 
 def test_rrf_hand_computed() -> None:
@@ -108,3 +116,94 @@ def test_weighted_rrf_properties(lists, data) -> None:
     assert all(-1e-12 <= s <= sum(weights) / (K_RRF + 1) + 1e-12 for _, s in fused)
     scores = [s for _, s in fused]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_min_max_hand_computed() -> None:
+    assert min_max([(1, 10.0), (2, 6.0), (3, 2.0)]) == {1: 1.0, 2: 0.5, 3: 0.0}
+    assert min_max([(4, 0.3), (5, 0.3)]) == {4: 1.0, 5: 1.0}  # no spread: all at the top
+    assert min_max([(7, 2.0), (7, -5.0), (8, 1.0)]) == {7: 1.0, 8: 0.0}  # first (best) kept
+    assert min_max([]) == {}
+
+
+def test_convex_hand_computed() -> None:
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]  # normalised: 1 -> 1, 2 -> 0.5, 3 -> 0
+    lexical = [(3, 20.0), (4, 15.0), (1, 10.0)]  # 3 -> 1, 4 -> 0.5, 1 -> 0
+    fused = convex_combination([dense, lexical], [0.3, 0.7])
+    assert dict(fused) == pytest.approx({1: 0.3, 2: 0.15, 3: 0.7, 4: 0.35})
+    assert [d for d, _ in fused] == [3, 4, 1, 2]
+    # Scores matter, not just ranks: RRF with the same weights orders them otherwise.
+    assert [d for d, _ in reciprocal_rank_fusion([dense, lexical], [0.3, 0.7])] == [3, 1, 4, 2]
+    # A side of weight 0 leaves the other side's order.
+    only_lex = [d for d, _ in convex_combination([dense, lexical], [0.0, 1.0])]
+    assert only_lex[:3] == [3, 4, 1]
+
+
+@given(ranked_lists, st.data())
+def test_convex_properties(lists, data) -> None:
+    weights = data.draw(st.lists(st.floats(0, 5), min_size=len(lists), max_size=len(lists)))
+    fused = convex_combination(lists, weights)
+    assert {d for d, _ in fused} == {d for lst in lists for d, _ in lst}
+    assert all(-1e-9 <= s <= sum(weights) + 1e-9 for _, s in fused)
+    scores = [s for _, s in fused]
+    assert scores == sorted(scores, reverse=True)
+    # Invariant to a positive affine change of one list's scores (of a visible spread).
+    firsts: dict[int, float] = {}
+    for d, s in lists[0]:
+        firsts.setdefault(d, s)  # a repeated doc id keeps its first score
+    spread = list(firsts.values())
+    if not spread or max(spread) - min(spread) < 1e-3:
+        return
+    shifted = [[(d, 3.0 * s + 7.0) for d, s in lists[0]], *lists[1:]]
+    again = dict(convex_combination(shifted, weights))
+    assert again.keys() == dict(fused).keys()
+    assert all(math.isclose(again[d], s, abs_tol=1e-9) for d, s in fused)
+
+
+def test_fusion_value_applies_its_method_and_weights() -> None:
+    dense = [(1, 0.9), (2, 0.7), (3, 0.5)]
+    lexical = [(3, 20.0), (4, 15.0), (1, 10.0)]
+    convex = Fusion("convex", 0.3, 0.7)
+    assert convex.fuse(dense, lexical) == convex_combination([dense, lexical], [0.3, 0.7])
+    rrf = Fusion("rrf", 2.0, 0.5, k_rrf=1)
+    assert rrf.fuse(dense, lexical) == reciprocal_rank_fusion([dense, lexical], [2.0, 0.5], 1)
+    # The default is today's: equal-weight RRF, k = 60, 100 candidates a side.
+    assert DEFAULT_FUSION == Fusion.from_dict(None) == Fusion("rrf", 1.0, 1.0, K_RRF, 100)
+    assert DEFAULT_FUSION.fuse(dense, lexical) == reciprocal_rank_fusion([dense, lexical])
+    over = Fusion("convex", 0.3, 0.7, min_words=4).with_weights(1.0, 0.0)
+    assert (over.method, over.weights, over.chosen_by) == ("convex", (1.0, 0.0), "request")
+    assert over.min_words == 0  # request weights apply to every query
+
+
+def test_short_queries_get_rrf_with_dense_at_most_even() -> None:
+    cal = Fusion("convex", 0.9, 0.1, k_rrf=30, depth=50, chosen_by="calibration", min_words=4)
+    even = Fusion("rrf", 0.5, 0.5, 30, 50, "short query")
+    assert cal.for_query("beta blockers in heart failure") is cal
+    assert cal.for_query("Receptors, Adrenergic, beta") == even
+    assert cal.for_query("IL-6") == even  # "IL", "6": 2 words
+    assert "queries under 4 words: rrf, dense 0.5 / lexical 0.5, k 30" in cal.describe()
+    # A dense side worth little on long queries gets as little on short ones.
+    weak = Fusion("rrf", 0.2, 0.8, min_words=4, chosen_by="calibration")
+    assert weak.for_query("asthma").weights == pytest.approx((0.2, 0.8))
+    useless = Fusion("rrf", 0.0, 1.0, min_words=4, chosen_by="calibration")
+    assert useless.for_query("asthma").weights == (0.0, 1.0)
+    assert Fusion().for_query("x") == Fusion()  # min_words 0: every query
+
+
+def test_fusion_round_trips_and_refuses_bad_values() -> None:
+    f = Fusion("convex", 0.2, 0.8, 60, 100, "calibration", {"pairs": 300, "grid": {"rrf": []}})
+    back = Fusion.from_dict(f.to_dict())
+    assert back == f and back.calibration == f.calibration
+    assert f.describe() == "convex, dense 0.2 / lexical 0.8, depth 100 (calibration)"
+    for bad in (
+        {"method": "max"},
+        {"dense_weight": -0.1},
+        {"dense_weight": 0.0, "lexical_weight": 0.0},
+        {"lexical_weight": float("inf")},
+        {"k_rrf": -1},
+        {"depth": 0},
+        {"min_words": -1},
+    ):
+        with pytest.raises(InvalidParameter):
+            Fusion(**bad)
+    with pytest.raises(InvalidParameter, match="not a fusion record"):
+        Fusion.from_dict({"method": "rrf", "colour": "blue"})

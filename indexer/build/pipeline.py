@@ -38,6 +38,7 @@ import numpy as np
 import sqlalchemy.exc
 
 from indexer.build import ledger
+from indexer.build.calibrate import build_fusion
 from indexer.build.checkpoint import (
     encode_chunks,
     failed_files,
@@ -290,6 +291,18 @@ def _build_locked(
             ledger=[*past, *ledger.applied(chosen, {p for p, _ in failed})],
         )
         place(idx, staging)
+        manifest.fusion = build_fusion(
+            store,
+            staging,
+            idx.lexical_path(staging),
+            analysis,
+            index,
+            encoder,
+            idx.build_dir,
+            prev.fusion if prev is not None else None,
+            settings.calibrate,
+            settings.query_encoder_config(),
+        )
         idx.write_manifest(manifest)
         idx.publish(staging)
         remove_build_dir(idx.build_dir)

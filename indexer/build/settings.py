@@ -47,6 +47,7 @@ class BuildSettings:
     strict: bool = False  # stop at the first input file that breaks off (else: go on, report)
     force: bool = False  # apply inputs the ledger holds, and NLM files out of order
     replace: bool = False  # the inputs are the whole collection: delete articles not in them
+    calibrate: bool = True  # measure the hybrid fusion on the collection (build.calibrate)
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None) -> BuildSettings:

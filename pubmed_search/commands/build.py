@@ -116,6 +116,13 @@ INDEX_TYPES = "auto|flat|hnsw|ivf|ivfpq|ivfpqM|opqM|sq8|sqfp16|FAISS_FACTORY_STR
     help="The inputs are the whole collection (a new annual baseline): articles in none of "
     "them are deleted in the new version; unchanged articles keep their vectors.",
 )
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=None,
+    help="Measure the hybrid fusion on the collection's own title/abstract pairs and record "
+    "it in the manifest (on the first build and after the collection doubles; default on). "
+    "--no-calibrate keeps the previous fusion, or records the default (RRF, k 60, 1/1).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def command(

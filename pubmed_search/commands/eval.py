@@ -7,7 +7,7 @@ import click
 from pubmed_search.cli import Command
 from pubmed_search.options import index_model_option, index_option
 
-MODE_CHOICES = ["hybrid", "dense", "lexical", "all"]
+MODE_CHOICES = ["hybrid", "hybrid-fixed", "dense", "lexical", "all"]
 
 
 @click.command("eval", cls=Command)
@@ -31,7 +31,8 @@ MODE_CHOICES = ["hybrid", "dense", "lexical", "all"]
     type=click.Choice(MODE_CHOICES),
     default="hybrid",
     show_default=True,
-    help="Retrieval mode to evaluate; 'all' runs hybrid, dense and lexical.",
+    help="Retrieval mode to evaluate; 'all' runs hybrid (the index's recorded fusion), "
+    "hybrid-fixed (the fixed default fusion: RRF, k 60, 1/1), dense and lexical.",
 )
 @click.option(
     "-k",
@@ -72,6 +73,7 @@ def command(
     Queries without any relevant judged document are left out of the means and counted.
     """
     from search.evaluate import (
+        ALL_MODES,
         evaluate,
         load_eval_set,
         plot_recall,
@@ -79,7 +81,6 @@ def command(
         run_path,
         write_run,
     )
-    from search.results import MODES
 
     if plot:
         require_matplotlib()  # before the index is opened and the queries run
@@ -88,9 +89,10 @@ def command(
     from search.engine import SearchEngine
 
     engine = SearchEngine.open(index_dir, model=model)
-    modes = list(MODES) if mode == "all" else [mode]
+    modes = list(ALL_MODES) if mode == "all" else [mode]
     try:
         report = evaluate(engine, eval_set, modes, k)
+        fusion = engine.state.manifest.hybrid_fusion
     finally:
         engine.close()
     report.info.update(
@@ -98,6 +100,8 @@ def command(
         queries_file=queries_path,
         qrels_file=qrels_path,
         title=f"Recall@k: {queries_path}",
+        fusion=fusion.describe(),
+        fusion_record=fusion.to_dict(),
     )
     try:
         if run_out:

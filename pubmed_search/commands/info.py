@@ -20,9 +20,10 @@ from pubmed_search.options import index_option
     help="Print every applied input file (name, MD5, bytes, kind, version) as JSON lines.",
 )
 def command(index_dir: str, full_ledger: bool) -> None:
-    """Show the published manifest of --index (model, fingerprint, FAISS type, counts) as
-    JSON; its ledger of applied input files is summarised (files applied, the last NLM
-    baseline and update file) unless --ledger prints it whole."""
+    """Show the published manifest of --index (model, fingerprint, FAISS type, counts, the
+    hybrid fusion and how it was chosen) as JSON; its ledger of applied input files is
+    summarised (files applied, the last NLM baseline and update file) unless --ledger prints
+    it whole."""
     from indexer.build.ledger import last_of
     from indexer.manifest import IndexDir
 
@@ -32,6 +33,8 @@ def command(index_dir: str, full_ledger: bool) -> None:
             click.echo(json.dumps(entry, sort_keys=True))
         return
     data = asdict(manifest)
+    fusion = manifest.hybrid_fusion  # an index built before fusion was recorded: the default
+    data["fusion"] = {**fusion.to_dict(), "summary": fusion.describe()}
     data["ledger"] = {
         "files": len(manifest.ledger),
         "last_baseline": _entry(last_of(manifest.ledger, "baseline")),
