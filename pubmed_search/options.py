@@ -51,6 +51,18 @@ def index_option(command: F) -> F:
     )(command)
 
 
+def reload_interval_option(zero: str) -> Callable[[F], F]:
+    """``--reload-interval SECONDS`` of the long-running readers (serve, mcp); ``zero`` says
+    what 0 means for that command."""
+    return click.option(
+        "--reload-interval",
+        type=click.FloatRange(0),
+        default=5.0,
+        show_default=True,
+        help=f"Seconds between checks for a newly published index version (0: {zero}).",
+    )
+
+
 def index_model_option(command: F) -> F:
     """``--model``: a local copy of the model an index was built with (readers only)."""
     return click.option(

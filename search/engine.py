@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from search.params import (
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
 from search.results import MODES, NotFound, SearchResponse
 from search.state import IndexState, Selection, expression_text, guarded
+
+if TYPE_CHECKING:
+    from indexer.store import StoredArticle
 
 log = logging.getLogger(__name__)
 
@@ -458,11 +462,10 @@ class SearchEngine:
         selection = Selection(filters) if filters is not None else None
         return graph.page(self.state, relation, pmid, k, page, selection, filters)
 
-    def standing(self, pmid: int) -> dict:
-        """Retraction marks and citation counts of ``pmid`` at this version
-        (``search.graph.standing``); raises ``NotFound``."""
-        state = self.state
-        return graph.standing(state, graph.stored(state, pmid))
+    def standing(self, doc: StoredArticle) -> dict:
+        """Retraction marks and citation counts of ``doc`` (as :meth:`article` returns it)
+        at this version (``search.graph.standing``)."""
+        return graph.standing(self.state, doc)
 
     def article(self, pmid: int):
         """The full stored record (``StoredArticle``) of ``pmid``, or None."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import tantivy
 
 from indexer.fusion import reciprocal_rank_fusion
-from indexer.lexical.query import citing, coupling, with_pmids
+from indexer.lexical.query import citing, coupling, restrict, with_pmids
 from search.hits import build_hits
 from search.results import NotFound, SearchResponse
 
@@ -36,17 +36,8 @@ RELATIONS = ("references", "cited_by")
 
 
 def _both(state: IndexState, query: tantivy.Query, selection: Selection | None) -> tantivy.Query:
-    if selection is None:
-        return query
-    return tantivy.Query.boolean_query(
-        [
-            (tantivy.Occur.Must, query),
-            (
-                tantivy.Occur.Must,
-                tantivy.Query.const_score_query(state.select(selection, False), 0.0),
-            ),
-        ]
-    )
+    """``query`` among the articles of ``selection`` (scores unchanged)."""
+    return restrict(query, [state.select(selection, False)] if selection is not None else [])
 
 
 def stored(state: IndexState, pmid: int) -> StoredArticle:
@@ -62,9 +53,8 @@ def references(state: IndexState, doc: StoredArticle, selection: Selection | Non
     refs = list(dict.fromkeys(doc.article.references))
     if not refs:
         return []
-    q = _both(state, with_pmids(state.lexical.schema, refs), selection)
-    present = set(state.lexical.ids(q).tolist())
-    by_pmid = {p: d for p, d in state.lexical.doc_ids_of(refs).items() if d in present}
+    within = state.select(selection, False) if selection is not None else None
+    by_pmid = state.lexical.doc_ids_of(refs, within)
     return [(by_pmid[p], 1.0 / (i + 1)) for i, p in enumerate(refs) if p in by_pmid]
 
 

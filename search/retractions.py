@@ -20,6 +20,7 @@ keeps the result for the version (``IndexState.marks``).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -72,10 +73,13 @@ class Marks:
     def of(self, doc_id: int) -> Mark:
         return self.by_doc.get(int(doc_id), UNMARKED)
 
+    @functools.cached_property
     def retracted_ids(self) -> np.ndarray:
-        """Sorted doc ids of the retracted articles (what ``exclude_retracted`` leaves out)."""
-        ids = [d for d, m in self.by_doc.items() if m.retracted]
-        return np.array(sorted(ids), dtype=np.int64)
+        """Sorted doc ids of the retracted articles (what ``exclude_retracted`` leaves out);
+        computed once per version."""
+        ids = np.array(sorted(d for d, m in self.by_doc.items() if m.retracted), dtype=np.int64)
+        ids.setflags(write=False)
+        return ids
 
 
 def _own(a: Article, kinds: tuple[str, ...]) -> list[int]:

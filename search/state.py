@@ -116,7 +116,7 @@ class IndexState:
             return self._marks[0]
 
     def retracted_ids(self) -> np.ndarray:
-        return self.marks().retracted_ids()
+        return self.marks().retracted_ids
 
     def select(
         self, selection: Selection, embeddable: bool, base: tantivy.Query | None = None

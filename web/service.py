@@ -100,7 +100,7 @@ def article_dict(engine: SearchEngine, pmid: int) -> dict[str, Any]:
         "doi_url": DOI_URL.format(doi=a.doi) if a.doi else None,
         "pmc_url": PMC_URL.format(pmc=quote(a.pmc, safe="")) if a.pmc else None,
         "citation": vancouver(a),
-        **engine.standing(a.pmid),
+        **engine.standing(stored),
     }
 
 

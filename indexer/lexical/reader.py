@@ -114,12 +114,15 @@ class LexicalIndex:
         )
         return rows[offset : offset + limit], n
 
-    def doc_ids_of(self, pmids: Iterable[int]) -> dict[int, int]:
-        """PMID -> doc id of those of ``pmids`` that are in this version."""
+    def doc_ids_of(
+        self, pmids: Iterable[int], within: tantivy.Query | None = None
+    ) -> dict[int, int]:
+        """PMID -> doc id of those of ``pmids`` that are in this version (and match
+        ``within``, when given)."""
         wanted = sorted({int(p) for p in pmids})
         if not wanted:
             return {}
-        q = with_pmids(self.schema, wanted)
+        q = restrict(with_pmids(self.schema, wanted), [within] if within is not None else [])
         n = self.count(q)
         if n == 0:
             return {}

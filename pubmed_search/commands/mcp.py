@@ -11,7 +11,7 @@ import click
 
 from indexer.errors import Unavailable
 from pubmed_search.cli import Command
-from pubmed_search.options import index_model_option, index_option
+from pubmed_search.options import index_model_option, index_option, reload_interval_option
 
 
 @click.command("mcp", cls=Command)
@@ -25,13 +25,7 @@ from pubmed_search.options import index_model_option, index_option
     metavar="PORT",
     help="Serve streamable HTTP on 127.0.0.1:PORT (0: any free port) instead of stdio.",
 )
-@click.option(
-    "--reload-interval",
-    type=click.FloatRange(0),
-    default=5.0,
-    show_default=True,
-    help="Seconds between checks for a newly published index version (0: never).",
-)
+@reload_interval_option("never")
 def command(
     index_dir: str, model: str | None, http_port: int | None, reload_interval: float
 ) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from pubmed_search.cli import Command
-from pubmed_search.options import index_model_option, index_option
+from pubmed_search.options import index_model_option, index_option, reload_interval_option
 from pubmed_search.stopping import stoppable
 from web.server import ServerLimits
 
@@ -59,13 +59,7 @@ def _address(server: object, host: str, port: int) -> str:
     show_default=True,
     help="Top candidates the cross-encoder re-ranks.",
 )
-@click.option(
-    "--reload-interval",
-    type=click.FloatRange(0),
-    default=5.0,
-    show_default=True,
-    help="Seconds between checks for a newly published index version (0: only on SIGHUP).",
-)
+@reload_interval_option("only on SIGHUP")
 @click.option(
     "--rerank-max-tokens",
     type=click.IntRange(256),
