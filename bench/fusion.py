@@ -35,6 +35,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,6 +50,8 @@ from indexer.fusion import DEFAULT_FUSION, Fusion  # noqa: E402
 from indexer.lexical import Analysis  # noqa: E402
 from indexer.manifest import IndexDir  # noqa: E402
 from indexer.samples import default_cache_dir, minilm_model_dir  # noqa: E402
+from search import feedback  # noqa: E402
+from search.feedback import DEFAULT_FEEDBACK, Feedback  # noqa: E402
 from search.metrics import mean_metrics, mrr_at_k, ndcg_at_k, recall_at_k  # noqa: E402
 
 MAX_DEPTH = 200
@@ -60,16 +63,24 @@ METRICS = {
     "MRR@10": lambda r, q: mrr_at_k(r, q, 10),
     "Recall@100": lambda r, q: recall_at_k(r, q, 100),
 }
-Lists = dict[str, tuple[list[tuple[int, float]], list[tuple[int, float]]]]
+FEEDBACKS = tuple(
+    Feedback(d, t, w, b)
+    for d, t, w, b in itertools.product((3, 10), (10, 20), (0.5, 0.7), (0.5, 1.0))
+)
+PRF_ROWS = ("lexical + RM3", "dense + Rocchio", "calibrated + PRF")
+Ranked = list[tuple[int, float]]
+Lists = dict[str, tuple[Ranked, Ranked]]
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def index_for(corpus: Corpus, work: Path) -> Path:
-    """The product's index of ``corpus`` (built once, then reused)."""
-    index_dir = work / f"index-{corpus.name}-minilm"
+def index_for(corpus: Corpus, work: Path, model: Path | None = None) -> Path:
+    """The product's index of ``corpus`` with ``model`` (default: MiniLM; built once, then
+    reused)."""
+    label = "minilm" if model is None else model.name
+    index_dir = work / f"index-{corpus.name}-{label}"
     if IndexDir(index_dir).current_version() is not None:
         return index_dir
     path = work / f"{corpus.name}.jsonl"
@@ -81,7 +92,10 @@ def index_for(corpus: Corpus, work: Path) -> Path:
         tmp.rename(path)
     log(f"building {index_dir} ({len(corpus)} articles; embedding takes a while)")
     settings = BuildSettings(
-        model=str(minilm_model_dir()), max_length=256, index_type="flat", show_progress=False
+        model=str(model or minilm_model_dir()),
+        max_length=256,
+        index_type="flat",
+        show_progress=False,
     )
     build(index_dir, [path], settings)
     return index_dir
@@ -125,15 +139,33 @@ def side_lists(engine, task: Task) -> Lists:
     return out
 
 
-def check_engine(engine, task: Task, lists: Lists, n: int = 20) -> None:
-    """The engine's hybrid top 10 is the offline fusion of the same lists (its own fusion)."""
-    fusion = engine.state.manifest.hybrid_fusion
+def check_engine(engine, task: Task, n: int = 20, prf: Feedback | None = None) -> None:
+    """The engine's hybrid top 10 is the offline fusion (with ``prf``: the offline feedback
+    pass) of lists fetched at the engine's own depth (a tie at the depth boundary of a deeper
+    list may hold another article)."""
+    state = engine.state
+    fusion = state.manifest.hybrid_fusion
     for qid in list(task.queries)[:n]:
-        dense, lexical = lists[qid]
-        f = fusion.for_query(task.queries[qid])
-        offline = [d for d, _ in f.fuse(dense[: f.depth], lexical[: f.depth])]
-        served = [h.doc_id for h in engine.search(task.queries[qid], k=10, mode="hybrid").hits]
-        assert served == offline[:10], (task.name, qid, served, offline[:10])
+        text = task.queries[qid]
+        q = engine.embed_query(text)
+        dense, _ = engine._dense(state, q, fusion.depth, None)
+        match = state.lexical.text_query(text)
+        lexical = state.lexical.run(match, fusion.depth)[0] if match is not None else []
+        f = fusion.for_query(text)
+        offline = f.fuse(dense, lexical)
+        if prf is not None:
+            top = offline[: prf.docs]
+            dense, _ = engine._dense(
+                state, feedback.rocchio(state, q, top, prf), fusion.depth, None
+            )
+            if match is not None:
+                terms = len(state.lexical.query_terms(text))
+                expanded = feedback.expand_lexical(state, match, terms, top, prf)
+                lexical = state.lexical.run(expanded, fusion.depth)[0]
+            offline = f.fuse(dense, lexical)
+        response = engine.search(text, k=10, mode="hybrid", prf=prf or False)
+        served = [h.doc_id for h in response.hits]
+        assert served == [d for d, _ in offline[:10]], (task.name, qid, served, offline[:10])
 
 
 def pmid_map(engine, lists: Lists) -> dict[int, str]:
@@ -144,13 +176,79 @@ def pmid_map(engine, lists: Lists) -> dict[int, str]:
 
 def score(task: Task, lists: Lists, pmids: dict[int, str], ranker) -> dict[str, float]:
     """Metrics of ``ranker(query text, dense, lexical)`` over the task's queries."""
-    runs = {
-        qid: [pmids[d] for d, _ in ranker(task.queries[qid], *pair)][:100]
-        for qid, pair in lists.items()
-    }
-    qrels = task.qrels
-    means = mean_metrics(runs, qrels, METRICS).means
+    return score_runs(
+        task, {qid: ranker(task.queries[qid], *pair) for qid, pair in lists.items()}, pmids
+    )
+
+
+def score_runs(task: Task, ranked: dict[str, Ranked], pmids: dict[int, str]) -> dict[str, float]:
+    runs = {qid: [pmids[d] for d, _ in r][:100] for qid, r in ranked.items()}
+    means = mean_metrics(runs, task.qrels, METRICS).means
     return {k: round(float(v or 0.0), 4) for k, v in means.items()}
+
+
+def prf_rankings(engine, task: Task, lists: Lists, cal: Fusion) -> dict[Feedback, dict]:
+    """Per setting of :data:`FEEDBACKS`: the second pass of each :data:`PRF_ROWS` row per
+    query (lexical and dense fed by their own first pass, calibrated hybrid by its fused
+    top), as ``search.feedback`` and the engine compute it."""
+    out: dict[Feedback, dict] = {fb: {row: {} for row in PRF_ROWS} for fb in FEEDBACKS}
+    for qid, text in task.queries.items():
+        for fb, rows in query_prf(engine, text, *lists[qid], cal).items():
+            for row, ranked in rows.items():
+                out[fb][row][qid] = ranked
+    return out
+
+
+def query_prf(
+    engine, text: str, dense: Ranked, lexical: Ranked, cal: Fusion
+) -> dict[Feedback, dict[str, Ranked]]:
+    """One query's :func:`prf_rankings` (second passes shared between settings that agree)."""
+    state = engine.state
+    q = engine.embed_query(text)
+    match = state.lexical.text_query(text)
+    n_terms = len(state.lexical.query_terms(text))
+    f = cal.for_query(text)
+    first = f.fuse(dense[: f.depth], lexical[: f.depth])
+    memo: dict[tuple, Ranked] = {}
+
+    def lex2(top: Ranked, fb: Feedback, key: tuple) -> Ranked:
+        if match is None:
+            return []
+        if key not in memo:
+            expanded = feedback.expand_lexical(state, match, n_terms, top, fb)
+            memo[key] = state.lexical.run(expanded, MAX_DEPTH)[0]
+        return memo[key]
+
+    def dense2(top: Ranked, fb: Feedback, key: tuple) -> Ranked:
+        if key not in memo:
+            moved = feedback.rocchio(state, q, top, fb)
+            memo[key] = engine._dense(state, moved, MAX_DEPTH, None)[0]
+        return memo[key]
+
+    out = {}
+    for fb in FEEDBACKS:
+        lex_key, dense_key = (fb.docs, fb.terms, fb.query_weight), (fb.docs, fb.beta)
+        top = first[: fb.docs]
+        d2, l2 = dense2(top, fb, ("hd", *dense_key)), lex2(top, fb, ("hl", *lex_key))
+        out[fb] = {
+            "lexical + RM3": lex2(lexical, fb, ("l", *lex_key))[:100],
+            "dense + Rocchio": dense2(dense, fb, ("d", *dense_key))[:100],
+            "calibrated + PRF": f.fuse(d2[: f.depth], l2[: f.depth])[:100],
+        }
+    return out
+
+
+def pmids_of(engine, rankings: dict[Feedback, dict], pmids: dict[int, str]) -> None:
+    """Add the PMIDs of every article the second passes found to ``pmids``."""
+    ids = {
+        d
+        for rows in rankings.values()
+        for runs in rows.values()
+        for r in runs.values()
+        for d, _ in r
+    } - set(pmids)
+    for d, doc in engine.state.store.get_docs(ids).items():
+        pmids[d] = str(doc.article.pmid)
 
 
 def fused(fusion: Fusion):
@@ -177,6 +275,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=default_cache_dir() / "fusion-bench")
     ap.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
+    ap.add_argument(
+        "--model", type=Path, default=None, help="another encoder (e.g. a tuned one) than MiniLM"
+    )
+    ap.add_argument("--no-prf", action="store_true", help="leave out the feedback rows")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -205,7 +307,7 @@ def main() -> None:
     measured: list[dict] = []  # per task split: lists, qrels, pmids, calibrated fusion
     calibrations = {}
     for group in groups:
-        index_dir = index_for(group[0].corpus, args.work)
+        index_dir = index_for(group[0].corpus, args.work, args.model)
         with SearchEngine.open(index_dir) as engine:
             fusion = calibrated(engine, args.work)
             calibrations[group[0].corpus.name] = fusion.to_dict()
@@ -213,10 +315,13 @@ def main() -> None:
             for t in group:
                 started = time.monotonic()
                 lists = side_lists(engine, t)
-                check_engine(engine, t, lists)
-                measured.append(
-                    {"task": t, "lists": lists, "pmids": pmid_map(engine, lists), "cal": fusion}
-                )
+                check_engine(engine, t)
+                entry = {"task": t, "lists": lists, "pmids": pmid_map(engine, lists), "cal": fusion}
+                if not args.no_prf:
+                    check_engine(engine, t, prf=DEFAULT_FEEDBACK)
+                    entry["prf"] = prf_rankings(engine, t, lists, fusion)
+                    pmids_of(engine, entry["prf"], entry["pmids"])
+                measured.append(entry)
                 load.append(os.getloadavg()[0])
                 log(f"{t.name}/{t.split}: {len(lists)} queries, {time.monotonic() - started:.0f}s")
 
@@ -233,6 +338,19 @@ def main() -> None:
 
         chosen[name] = max(cands, key=objective)
         log(f"{name}: {chosen[name].describe()}")
+    prf_grid: list[dict] = []
+    best_prf: Feedback | None = None
+    if not args.no_prf:
+
+        def prf_objective(fb: Feedback) -> float:
+            rows = [
+                score_runs(m["task"], m["prf"][fb]["calibrated + PRF"], m["pmids"]) for m in dev
+            ]
+            return sum(r["nDCG@10"] + r["MRR@10"] for r in rows) / (2 * len(rows))
+
+        prf_grid = [{"feedback": asdict(fb), "dev": prf_objective(fb)} for fb in FEEDBACKS]
+        best_prf = max(FEEDBACKS, key=prf_objective)
+        log(f"feedback: {best_prf} (default {DEFAULT_FEEDBACK})")
 
     table = []
     for m in measured:
@@ -245,9 +363,13 @@ def main() -> None:
             "convex": run(m, fused(chosen["convex"])),
             "calibrated": run(m, fused(m["cal"])),
         }
+        if best_prf is not None:
+            for row in PRF_ROWS:
+                rows[row] = score_runs(t, m["prf"][best_prf][row], m["pmids"])
         table.append({"task": t.name, "split": t.split, "queries": len(t.queries), "rows": rows})
 
     names = ["lexical", "dense", "rrf", "weighted rrf", "convex", "calibrated"]
+    names += list(PRF_ROWS) if best_prf is not None else []
     print("| task | split | queries | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
     for entry in table:
@@ -255,6 +377,10 @@ def main() -> None:
         cells = [f"{r[n]['nDCG@10']:.3f} / {r[n]['MRR@10']:.3f}" for n in names]
         print(f"| {entry['task']} | {entry['split']} | {entry['queries']} | " + " | ".join(cells))
     print("\nchosen on dev: " + "; ".join(f"{k}: {v.describe()}" for k, v in chosen.items()))
+    if best_prf is not None:
+        print(f"feedback chosen on dev (calibrated + PRF): {best_prf}")
+        for g in sorted(prf_grid, key=lambda g: -g["dev"]):
+            print(f"  {g['feedback']}: dev mean {g['dev']:.4f}")
     for name, cal in calibrations.items():
         f = Fusion.from_dict(cal)
         extra = cal["calibration"].get("skipped") or (
@@ -270,6 +396,9 @@ def main() -> None:
             "chosen": {k: v.to_dict() for k, v in chosen.items()},
             "calibrated": calibrations,
             "table": table,
+            "model": str(args.model or "all-MiniLM-L6-v2"),
+            "prf": None if best_prf is None else asdict(best_prf),
+            "prf_grid": prf_grid,
         }
         args.out.write_text(json.dumps(blob, indent=2))
 

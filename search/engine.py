@@ -24,9 +24,10 @@ from indexer.fusion import Fusion, reciprocal_rank_fusion
 from indexer.lexical.facets import Facets, facet_counts
 from indexer.manifest import IndexDir
 from indexer.vectors.types import is_lossy, rescore_depth
-from search import graph
+from search import feedback, graph
 from search.dense import dense_top, post_filtered_top
 from search.embedding import LRUCache, QueryEmbedder
+from search.feedback import DEFAULT_FEEDBACK, Feedback
 from search.hits import build_hits
 from search.loading import load_state_parts
 from search.params import (
@@ -43,6 +44,8 @@ from search.results import MODES, NotFound, SearchResponse
 from search.state import IndexState, Selection, expression_text, guarded
 
 if TYPE_CHECKING:
+    import tantivy
+
     from indexer.store import StoredArticle
 
 log = logging.getLogger(__name__)
@@ -232,13 +235,6 @@ class SearchEngine:
             ranked = [(d, s) for d, s in ranked if d != exclude][:n]
         return ranked, max(0, total - int(excluded))
 
-    def _lexical(
-        self, state: IndexState, query: str, selection: Selection | None, limit: int, offset: int
-    ) -> tuple[list[tuple[int, float]], int]:
-        """BM25 of the plain-text query among ``selection``, or of the expression itself."""
-        q = self._match_query(state, query, selection)
-        return state.lexical.run(q, limit, offset) if q is not None else ([], 0)
-
     def _match_query(self, state: IndexState, query: str, selection: Selection | None):
         """The Tantivy query of a request's whole match set (what facets count)."""
         if selection is not None and selection.expression is not None:
@@ -258,20 +254,53 @@ class SearchEngine:
         depth: tuple[int, int, int],
         fusion: Fusion,
         knobs: dict[str, int | None],
+        prf: Feedback | None = None,
     ) -> tuple[list[tuple[int, float]], int]:
         """Ranks [first, first + count) of ``mode`` and its total; ``depth`` = (first, count,
-        the candidates each side of hybrid ``fusion`` contributes)."""
+        the candidates each side of hybrid ``fusion`` contributes); ``prf``: a second pass
+        from the first one's top articles (``search.feedback``)."""
         first, count, n = depth
+        match = self._match_query(state, query, selection) if mode != "dense" else None
         if mode == "lexical":
-            return self._lexical(state, query, selection, count, first)
+            if match is None:
+                return [], 0
+            if prf is not None:
+                top, _ = state.lexical.run(match, prf.docs, 0)
+                match = self._expanded(state, match, dense_query, top, prf)
+            return state.lexical.run(match, count, first)
         q = state.embedder.embed(dense_query)
         if mode == "dense":
+            if prf is not None:
+                top, _ = self._dense(state, q, prf.docs, selection, knobs=knobs)
+                q = feedback.rocchio(state, q, top, prf)
             ranked, total = self._dense(state, q, first + count, selection, knobs=knobs)
             return ranked[first:], total
+        fuse = fusion.for_query(query).fuse
         dense, _ = self._dense(state, q, n, selection, knobs=knobs)
-        lexical, total = self._lexical(state, query, selection, n, 0)
-        fused = fusion.for_query(query).fuse(dense, lexical)
+        lexical, total = state.lexical.run(match, n, 0) if match is not None else ([], 0)
+        fused = fuse(dense, lexical)
+        if prf is not None:  # both sides fed back by the fused top
+            top = fused[: prf.docs]
+            q = feedback.rocchio(state, q, top, prf)
+            dense, _ = self._dense(state, q, n, selection, knobs=knobs)
+            if match is not None:
+                lexical, total = state.lexical.run(
+                    self._expanded(state, match, dense_query, top, prf), n, 0
+                )
+            fused = fuse(dense, lexical)
         return fused[first : first + count], total
+
+    @staticmethod
+    def _expanded(
+        state: IndexState,
+        match: tantivy.Query,
+        text: str,
+        top: list[tuple[int, float]],
+        prf: Feedback,
+    ) -> tantivy.Query:
+        """``match`` expanded by RM3 from ``top`` (``text``: the query's free text)."""
+        n_terms = len(state.lexical.query_terms(text))
+        return feedback.expand_lexical(state, match, n_terms, top, prf)
 
     @staticmethod
     def fusion_of(
@@ -300,6 +329,7 @@ class SearchEngine:
         facets: bool = False,
         passages: bool = False,
         fusion: Fusion | None = None,
+        prf: bool | Feedback = False,
     ) -> SearchResponse:
         """Page ``page`` (ranks ``(page-1)*k+1 .. page*k``) of the articles best matching
         ``query``, restricted to ``filters``.
@@ -324,6 +354,11 @@ class SearchEngine:
         ``nprobe`` / ``ef_search``: IVF lists probed / HNSW search breadth for this query
         (None: the index's own, recorded in the manifest's ``faiss_params``).
         ``passages``: give each hit its best passage (``search.passages``).
+        ``prf``: pseudo-relevance feedback (``search.feedback``): search again with the query
+        expanded by the first pass's top articles (lexical: RM3 terms that re-rank the
+        query's own matches; dense: Rocchio's vector; hybrid: both, fed by the fused top);
+        True: :data:`~search.feedback.DEFAULT_FEEDBACK`, or a
+        :class:`~search.feedback.Feedback`. Totals and facets stay those of the query.
         """
         started = time.perf_counter()
         query = check_query(query)
@@ -342,6 +377,9 @@ class SearchEngine:
         if fusion is not None and not isinstance(fusion, Fusion):
             raise InvalidParameter(f"fusion: expected indexer.fusion.Fusion, got {fusion!r}")
         fusion = self.fusion_of(state, request_weights, fusion)
+        if not isinstance(prf, (bool, Feedback)):
+            raise InvalidParameter(f"prf: expected a bool or search.feedback.Feedback, got {prf!r}")
+        fed = DEFAULT_FEEDBACK if prf is True else (prf or None)
         selection = Selection(filters, expression) if filters or expression else None
         if selection is not None:
             state.select(selection, embeddable=False)  # a bad expression: 400 now
@@ -353,7 +391,7 @@ class SearchEngine:
         with guarded(expression):
             depth = (fetch_first, fetch_n, n)
             ranked, total = self._rank(
-                state, mode, query, dense_query, selection, depth, fusion, knobs
+                state, mode, query, dense_query, selection, depth, fusion, knobs, fed
             )
             counted = self._facets(state, query, selection) if facets else None
         model = "bm25" if mode == "lexical" else state.model
@@ -378,6 +416,7 @@ class SearchEngine:
             rerank_ms=rerank_ms,
             syntax=syntax,
             facets=counted,
+            prf=fed is not None,
         )
 
     def _cross_rerank(

@@ -76,6 +76,7 @@ def page_dict(response: SearchResponse) -> dict[str, Any]:
         "version": response.version,
         "filters": dict(response.filters),
         "syntax": response.syntax,
+        "prf": bool(response.prf),
         "facets": None if response.facets is None else response.facets.to_dict(),
         "results": [result_dict(h) for h in response.hits],
     }

@@ -131,6 +131,19 @@ PARAMS: tuple[Param, ...] = (
         cli="--facets/--no-facets",
     ),
     Param(
+        "prf",
+        "bool",
+        "Pseudo-relevance feedback: search again with the query expanded by the first "
+        "pass's top 10 articles (lexical: RM3 terms; dense: Rocchio's vector; hybrid: both). "
+        "Off by default: see the README's fusion table.",
+        "query",
+        default=False,
+        endpoints=("search",),
+        cli="--prf/--no-prf",
+        api_help="The expansion re-ranks the query's own matches: total and facets are those "
+        "of the query as typed.",
+    ),
+    Param(
         "rerank",
         "bool",
         "Re-rank the mode's top candidates with the server's cross-encoder (opt-in).",

@@ -83,5 +83,6 @@ class SearchResponse:
     filters: dict[str, Any] = field(default_factory=dict)
     reranked: bool = False  # the top candidates were re-ranked by a cross-encoder
     rerank_ms: float | None = None  # time of that re-ranking (included in took_ms)
+    prf: bool = False  # pseudo-relevance feedback ran a second, expanded pass
     syntax: str = "plain"  # how q was read: plain words, or a PubMed-style expression
     facets: Facets | None = None  # counts over the whole match set, when asked for

@@ -252,6 +252,11 @@ SCHEMAS: dict[str, Any] = {
                 "enum": list(SYNTAXES),
                 "description": "How q was read: plain words, or a PubMed-style expression.",
             },
+            "prf": {
+                "type": "boolean",
+                "description": "Pseudo-relevance feedback ran (prf=true): a second pass "
+                "with the expanded query.",
+            },
             "facets": {
                 "anyOf": [{"$ref": REF + "Facets"}, {"type": "null"}],
                 "description": "With facets=true: counts over the whole match set; else null.",

@@ -57,6 +57,7 @@ class SearchParams:
     page: int = PARAM["page"].default
     format: str = PARAM["format"].default
     filters: Filters = field(default_factory=Filters)
+    prf: bool = PARAM["prf"].default  # pseudo-relevance feedback (a second, expanded pass)
     rerank: bool = PARAM["rerank"].default  # re-rank the top candidates with the cross-encoder
     nprobe: int | None = None  # IVF lists to probe (None: the index's own setting)
     ef_search: int | None = None  # HNSW search breadth (None: the index's own setting)
@@ -79,6 +80,7 @@ class SearchParams:
             "mode": None if self.mode == PARAM["mode"].default else self.mode,
             "syntax": None if self.syntax == PARAM["syntax"].default else self.syntax,
             "facets": None if self.facets == facets_default else ("1" if self.facets else "0"),
+            "prf": "1" if self.prf else None,
             "rerank": "1" if self.rerank else None,
             "k": None if self.k == PARAM["k"].default else self.k,
             "page": None if self.page == 1 else self.page,

@@ -37,6 +37,7 @@ def search_args(params: SearchParams) -> dict[str, Any]:
         "syntax": params.syntax,
         "facets": params.facets,
         "passages": params.passages,
+        "prf": params.prf,
     }
 
 

@@ -4,12 +4,14 @@ A plain-text query is one flat disjunction of term queries, ``title:t`` (boosted
 analysis's ``title_boost``) and ``abstract:t`` for each query term ``t``: BM25 summed over
 the terms and both fields, evaluated by Tantivy with block-max WAND top-k pruning. Filters
 are required clauses of constant score 0, so they select documents without changing any
-score: filtered results are the exact BM25 ranking of the documents that pass.
+score: filtered results are the exact BM25 ranking of the documents that pass. An expanded
+query (pseudo-relevance feedback) keeps a query's match set and adds weighted term clauses
+to its scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import tantivy
 
@@ -22,16 +24,43 @@ Occur = tantivy.Occur
 
 def text_query(schema: tantivy.Schema, terms: list[str], analysis: Analysis) -> tantivy.Query:
     """BM25 over title (boosted) and abstract for ``terms`` (index terms; may be empty)."""
-    clauses = []
-    for t in terms:
-        title = tantivy.Query.term_query(schema, "title", t, index_option="freq")
-        if analysis.title_boost != 1.0:
-            title = tantivy.Query.boost_query(title, analysis.title_boost)
-        clauses.append((Occur.Should, title))
-        clauses.append((Occur.Should, tantivy.Query.term_query(schema, "abstract", t, "freq")))
+    clauses = _term_clauses(schema, {t: 1.0 for t in terms}, analysis)
     if not clauses:
         return tantivy.Query.empty_query()
     return tantivy.Query.boolean_query(clauses)
+
+
+def expanded(
+    schema: tantivy.Schema,
+    query: tantivy.Query,
+    weight: float,
+    terms: Mapping[str, float],
+    analysis: Analysis,
+) -> tantivy.Query:
+    """``query``'s matches ranked by ``weight`` x its score plus, for each expansion term
+    ``t`` of ``terms``, ``terms[t]`` x its BM25 over title (boosted) and abstract: the terms
+    add to the scores of ``query``'s matches, never to the match set."""
+    clauses = _term_clauses(schema, terms, analysis)
+    if not clauses:
+        return query
+    base = query if weight == 1.0 else tantivy.Query.boost_query(query, weight)
+    return tantivy.Query.boolean_query([(Occur.Must, base), *clauses])
+
+
+def _term_clauses(
+    schema: tantivy.Schema, terms: Mapping[str, float], analysis: Analysis
+) -> list[tuple[tantivy.Occur, tantivy.Query]]:
+    """``title:t`` and ``abstract:t`` as should-clauses, boosted by the term's weight (and
+    title matches by ``title_boost``)."""
+    clauses = []
+    for t, w in terms.items():
+        title = tantivy.Query.term_query(schema, "title", t, index_option="freq")
+        abstract = tantivy.Query.term_query(schema, "abstract", t, "freq")
+        for q, boost in ((title, w * analysis.title_boost), (abstract, w)):
+            clauses.append(
+                (Occur.Should, q if boost == 1.0 else tantivy.Query.boost_query(q, boost))
+            )
+    return clauses
 
 
 def citing(schema: tantivy.Schema, pmid: int) -> tantivy.Query:

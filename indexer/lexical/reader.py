@@ -8,7 +8,7 @@ immutable segment files); a newer version is another directory, opened beside it
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import tantivy
 from indexer.errors import DamagedIndex
 from indexer.filters import Filters
 from indexer.lexical.analysis import TOKENIZER_NAME, Analysis, analyzer, query_terms
-from indexer.lexical.query import filter_clauses, restrict, text_query, with_pmids
+from indexer.lexical.query import expanded, filter_clauses, restrict, text_query, with_pmids
 from indexer.lexical.schema import TEXT_FIELDS
 
 Hits = list[tuple[int, float]]
@@ -58,8 +58,23 @@ class LexicalIndex:
     # queries -----------------------------------------------------------------
     def text_query(self, text: str) -> tantivy.Query | None:
         """The BM25 query of plain text ``text``; None when it has no term to look for."""
-        terms = query_terms(text, self.analysis, known=self.holds)
+        terms = self.query_terms(text)
         return text_query(self.schema, terms, self.analysis) if terms else None
+
+    def query_terms(self, text: str) -> list[str]:
+        """The distinct index terms plain text ``text`` looks for (``query_terms``)."""
+        return query_terms(text, self.analysis, known=self.holds)
+
+    def expanded(
+        self, query: tantivy.Query, weight: float, terms: Mapping[str, float]
+    ) -> tantivy.Query:
+        """``query`` re-weighted by ``weight`` with the weighted expansion ``terms`` (index
+        terms) added to its matches' scores (``indexer.lexical.query.expanded``)."""
+        return expanded(self.schema, query, weight, terms, self.analysis)
+
+    def terms_of(self, text: str) -> list[str]:
+        """The index terms of ``text`` in order, repeats kept (as the index analyses it)."""
+        return list(analyzer(self.analysis).analyze(text))
 
     def filtered(
         self, query: tantivy.Query | None, filters: Filters | None, embeddable: bool = False

@@ -177,6 +177,7 @@ def command(
     nprobe: int | None = None,
     ef_search: int | None = None,
     passages: bool = False,
+    prf: bool = False,
 ) -> None:
     """Search --index for TEXT and print the ranked articles (rank, score, PMID, year,
     journal, title, snippet); with --passages, each one's best-matching passage (section,
@@ -235,6 +236,7 @@ def command(
             syntax=syntax,
             facets=facets,
             passages=passages,
+            prf=prf,
         )
     finally:
         engine.close()
