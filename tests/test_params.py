@@ -196,7 +196,7 @@ def test_cli_query_options_are_the_declaration() -> None:
     assert {p.name for p in declared} <= set(options)
     assert {p.name for p in declared} == {"mode", "syntax", "facets", "k", "page",
                                           *names_of("search", "filter"),
-                                          "nprobe", "ef_search", "passages"}  # fmt: skip
+                                          "nprobe", "ef_search", "passages", "prf"}  # fmt: skip
     for p in declared:
         option = options[p.name]
         flags = p.cli.split("/")
