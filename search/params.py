@@ -134,7 +134,7 @@ PARAMS: tuple[Param, ...] = (
         "prf",
         "bool",
         "Pseudo-relevance feedback: search again with the query expanded by the first "
-        "pass's top 10 articles (lexical: RM3 terms; dense: Rocchio's vector; hybrid: both). "
+        "pass's top 3 articles (lexical: RM3 terms; dense: Rocchio's vector; hybrid: both). "
         "Off by default: see the README's fusion table.",
         "query",
         default=False,

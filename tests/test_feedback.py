@@ -59,19 +59,23 @@ def expected_model(state, top: list[tuple[int, float]], fb: Feedback) -> dict[st
     return {t: p / mass for t, p in kept}
 
 
+RM3 = Feedback(docs=10, terms=10, query_weight=0.5)  # Anserini's RM3 settings
+
+
+@pytest.mark.parametrize("fb", [RM3, DEFAULT_FEEDBACK], ids=["anserini", "default"])
 @pytest.mark.parametrize("query", QUERIES)
-def test_rm3_scores_are_the_query_plus_the_weighted_expansion(engine, query):
+def test_rm3_scores_are_the_query_plus_the_weighted_expansion(engine, query, fb):
     state = engine.state
     n = state.lexical.num_docs
     plain = engine.search(query, k=100, mode="lexical")
     first = [(h.doc_id, h.score) for h in plain.hits]
-    model = relevance_model(state, first)
-    assert model == pytest.approx(expected_model(state, first, DEFAULT_FEEDBACK))
-    assert len(model) == DEFAULT_FEEDBACK.terms and sum(model.values()) == pytest.approx(1.0)
-    fed = engine.search(query, k=100, mode="lexical", prf=True)
+    model = relevance_model(state, first, fb)
+    assert model == pytest.approx(expected_model(state, first, fb))
+    assert 0 < len(model) <= fb.terms and sum(model.values()) == pytest.approx(1.0)
+    fed = engine.search(query, k=100, mode="lexical", prf=fb)
     assert fed.prf and not plain.prf
     n_terms = len(state.lexical.query_terms(query))
-    scale = (1 - DEFAULT_FEEDBACK.query_weight) / DEFAULT_FEEDBACK.query_weight * n_terms
+    scale = (1 - fb.query_weight) / fb.query_weight * n_terms
     per_term = {t: term_scores(state, t, n) for t in model}
     original = dict(first)
     want = {
@@ -84,6 +88,13 @@ def test_rm3_scores_are_the_query_plus_the_weighted_expansion(engine, query):
         assert s == pytest.approx(want[d], rel=1e-4, abs=1e-4)
     scores = [h.score for h in fed.hits]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_prf_true_is_the_default_feedback(engine):
+    for mode in ("lexical", "dense", "hybrid"):
+        on = engine.search("asthma budesonide", k=20, mode=mode, prf=True)
+        default = engine.search("asthma budesonide", k=20, mode=mode, prf=DEFAULT_FEEDBACK)
+        assert [(h.doc_id, h.score) for h in on.hits] == [(h.doc_id, h.score) for h in default.hits]
 
 
 @pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
@@ -184,10 +195,10 @@ def test_feedback_lifts_the_querys_topic_over_shared_words(tmp_path, tiny_model_
     build(tmp_path / "index", [path], BuildSettings(model=str(tiny_model_dir), show_progress=False))
     with SearchEngine.open(tmp_path / "index") as eng:
         plain = eng.search("airway", k=10, mode="lexical")
-        fed = eng.search("airway", k=10, mode="lexical", prf=True)
+        fed = eng.search("airway", k=10, mode="lexical", prf=RM3)
     top = lambda response: [h.pmid >= 6000 for h in response.hits[:5]]  # noqa: E731
     assert top(plain)[:3] == [True] * 3  # the short articles win on the one word
-    assert not any(top(fed))  # the vocabulary of most of the top lifts their topic
+    assert not any(top(fed))  # the vocabulary of most of the top 10 lifts their topic
     assert fed.total == plain.total == 23  # renal articles do not match
 
 
