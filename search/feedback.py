@@ -52,7 +52,7 @@ DEFAULT_FEEDBACK = Feedback(docs=3, terms=20, query_weight=0.7, beta=0.5)
 """The best of ``bench/fusion.py``'s grid (feedback articles 3/10, terms 10/20, query weight
 0.5/0.7, beta 0.5/1) on the dev tasks for calibrated hybrid with feedback (mean nDCG@10 and
 MRR@10 0.790; Anserini's RM3 defaults, 10/10/0.5, 0.779); calibrated hybrid without
-feedback scores 0.793, so ``prf`` is off by default."""
+feedback scores 0.792, so ``prf`` is off by default."""
 
 
 def relevance_model(
