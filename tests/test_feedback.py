@@ -236,3 +236,12 @@ def test_api_and_cli_take_prf(client, tiny_index):
     )
     assert result.exit_code == 0, result.output
     assert '"prf": true' in result.output
+
+
+@pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
+def test_an_expression_keeps_its_set_with_feedback(engine, mode):
+    expr = "asthma[ti] AND budesonide"
+    plain = engine.search(expr, k=50, mode=mode, syntax="pubmed")
+    fed = engine.search(expr, k=50, mode=mode, syntax="pubmed", prf=True)
+    assert 0 < plain.total <= 50 and fed.prf and fed.total == plain.total
+    assert {h.doc_id for h in fed.hits} == {h.doc_id for h in plain.hits}  # k covers the set
