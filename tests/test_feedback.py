@@ -157,28 +157,20 @@ def topic_collection() -> list[dict]:
     """20 asthma articles (their own vocabulary, 'airway' once in a long abstract), 3 short
     ones that mention 'airway' beside words of their own (so BM25 of 'airway' ranks them
     first) and 20 renal articles without the word."""
-    vocabulary = "asthma budesonide wheeze inhaler bronchial exacerbation".split()
-    renal = "renal dialysis kidney nephropathy creatinine glomerular".split()
+    topics = [  # first PMID, title, vocabulary, end of the abstract
+        (5000, "Inhaled budesonide and wheeze in asthma cohort",
+         "asthma budesonide wheeze inhaler bronchial exacerbation", " with airway obstruction."),
+        (7000, "Dialysis and creatinine in kidney cohort",
+         "renal dialysis kidney nephropathy creatinine glomerular", "."),
+    ]  # fmt: skip
     rows = []
-    for i in range(20):
-        words = [vocabulary[(i + j) % len(vocabulary)] for j in range(40)]
-        rows.append(
-            {
-                "pmid": 5000 + i,
-                "title": f"Inhaled budesonide and wheeze in asthma cohort {i}",
-                "abstract": " ".join(words) + " with airway obstruction.",
-                "year": 2010,
-            }
-        )
-        words = [renal[(i + j) % len(renal)] for j in range(40)]
-        rows.append(
-            {
-                "pmid": 7000 + i,
-                "title": f"Dialysis and creatinine in kidney cohort {i}",
-                "abstract": " ".join(words) + ".",
-                "year": 2012,
-            }
-        )
+    for first, title, words, end in topics:
+        vocabulary = words.split()
+        for i in range(20):
+            text = [vocabulary[(i + j) % len(vocabulary)] for j in range(40)]
+            rows.append(
+                {"pmid": first + i, "title": f"{title} {i}", "abstract": " ".join(text) + end}
+            )
     for i, (a, b, c) in enumerate([("stent", "troponin", "coronary"), ("cochlear", "implant",
                                    "hearing"), ("tracheal", "burn", "smoke")]):  # fmt: skip
         rows.append(
