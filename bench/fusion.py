@@ -159,8 +159,7 @@ def check_engine(engine, task: Task, n: int = 20, prf: Feedback | None = None) -
                 state, feedback.rocchio(state, q, top, prf), fusion.depth, None
             )
             if match is not None:
-                terms = len(state.lexical.query_terms(text))
-                expanded = feedback.expand_lexical(state, match, terms, top, prf)
+                expanded = feedback.expand_lexical(state, match, text, top, prf)
                 lexical = state.lexical.run(expanded, fusion.depth)[0]
             offline = f.fuse(dense, lexical)
         response = engine.search(text, k=10, mode="hybrid", prf=prf or False)
@@ -206,7 +205,6 @@ def query_prf(
     state = engine.state
     q = engine.embed_query(text)
     match = state.lexical.text_query(text)
-    n_terms = len(state.lexical.query_terms(text))
     f = cal.for_query(text)
     first = f.fuse(dense[: f.depth], lexical[: f.depth])
     memo: dict[tuple, Ranked] = {}
@@ -215,7 +213,7 @@ def query_prf(
         if match is None:
             return []
         if key not in memo:
-            expanded = feedback.expand_lexical(state, match, n_terms, top, fb)
+            expanded = feedback.expand_lexical(state, match, text, top, fb)
             memo[key] = state.lexical.run(expanded, MAX_DEPTH)[0]
         return memo[key]
 

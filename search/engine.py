@@ -44,8 +44,6 @@ from search.results import MODES, NotFound, SearchResponse
 from search.state import IndexState, Selection, expression_text, guarded
 
 if TYPE_CHECKING:
-    import tantivy
-
     from indexer.store import StoredArticle
 
 log = logging.getLogger(__name__)
@@ -266,7 +264,7 @@ class SearchEngine:
                 return [], 0
             if prf is not None:
                 top, _ = state.lexical.run(match, prf.docs, 0)
-                match = self._expanded(state, match, dense_query, top, prf)
+                match = feedback.expand_lexical(state, match, dense_query, top, prf)
             return state.lexical.run(match, count, first)
         q = state.embedder.embed(dense_query)
         if mode == "dense":
@@ -284,23 +282,10 @@ class SearchEngine:
             q = feedback.rocchio(state, q, top, prf)
             dense, _ = self._dense(state, q, n, selection, knobs=knobs)
             if match is not None:
-                lexical, total = state.lexical.run(
-                    self._expanded(state, match, dense_query, top, prf), n, 0
-                )
+                expanded = feedback.expand_lexical(state, match, dense_query, top, prf)
+                lexical, total = state.lexical.run(expanded, n, 0)
             fused = fuse(dense, lexical)
         return fused[first : first + count], total
-
-    @staticmethod
-    def _expanded(
-        state: IndexState,
-        match: tantivy.Query,
-        text: str,
-        top: list[tuple[int, float]],
-        prf: Feedback,
-    ) -> tantivy.Query:
-        """``match`` expanded by RM3 from ``top`` (``text``: the query's free text)."""
-        n_terms = len(state.lexical.query_terms(text))
-        return feedback.expand_lexical(state, match, n_terms, top, prf)
 
     @staticmethod
     def fusion_of(

@@ -36,9 +36,9 @@ Ranked = Sequence[tuple[int, float]]
 class Feedback:
     """How many first-pass articles feed back, and how much they weigh."""
 
-    docs: int = 10  # feedback articles
-    terms: int = 10  # RM3 expansion terms
-    query_weight: float = 0.5  # RM3: the typed query's share of the expanded query
+    docs: int = 3  # feedback articles
+    terms: int = 20  # RM3 expansion terms
+    query_weight: float = 0.7  # RM3: the typed query's share of the expanded query
     beta: float = 0.5  # Rocchio: the feedback centroid's weight beside the query vector
 
     def __post_init__(self) -> None:
@@ -48,7 +48,7 @@ class Feedback:
             raise ValueError(f"feedback weights out of range: {self}")
 
 
-DEFAULT_FEEDBACK = Feedback(docs=3, terms=20, query_weight=0.7, beta=0.5)
+DEFAULT_FEEDBACK = Feedback()
 """The best of ``bench/fusion.py``'s grid (feedback articles 3/10, terms 10/20, query weight
 0.5/0.7, beta 0.5/1) on the dev tasks for calibrated hybrid with feedback (mean nDCG@10 and
 MRR@10 0.790; Anserini's RM3 defaults, 10/10/0.5, 0.779); calibrated hybrid without
@@ -82,19 +82,20 @@ def relevance_model(
 def expand_lexical(
     state: IndexState,
     query: tantivy.Query,
-    query_terms: int,
+    text: str,
     ranked: Ranked,
     feedback: Feedback = DEFAULT_FEEDBACK,
 ) -> tantivy.Query:
-    """``query`` (the request's match query, ``query_terms`` text terms) expanded by RM3 from
+    """``query`` (the request's match query; ``text``: its free text) expanded by RM3 from
     the feedback articles of ``ranked``."""
     model = relevance_model(state, ranked, feedback)
     if not model or feedback.query_weight == 1.0:
         return query
     # query_weight * (1/n per query term) : (1 - query_weight) * P(w|R), scaled so the query's
     # own terms keep weight 1 (its scores as they were).
-    scale = (1.0 - feedback.query_weight) / feedback.query_weight * max(query_terms, 1)
-    return state.lexical.expanded(query, 1.0, {t: p * scale for t, p in model.items()})
+    n = max(len(state.lexical.query_terms(text)), 1)
+    scale = (1.0 - feedback.query_weight) / feedback.query_weight * n
+    return state.lexical.expanded(query, {t: p * scale for t, p in model.items()})
 
 
 def rocchio(

@@ -146,7 +146,7 @@ def test_hybrid_feeds_both_sides_from_the_fused_top(engine):
     q2 = feedback.rocchio(state, q, top)
     dense, _ = engine._dense(state, q2, n, None)
     match = state.lexical.text_query(query)
-    expanded = feedback.expand_lexical(state, match, len(state.lexical.query_terms(query)), top)
+    expanded = feedback.expand_lexical(state, match, query, top)
     lexical, _ = state.lexical.run(expanded, n)
     want = fusion.fuse(dense, lexical)[:10]
     fed = engine.search(query, k=10, mode="hybrid", prf=True)

@@ -31,20 +31,15 @@ def text_query(schema: tantivy.Schema, terms: list[str], analysis: Analysis) -> 
 
 
 def expanded(
-    schema: tantivy.Schema,
-    query: tantivy.Query,
-    weight: float,
-    terms: Mapping[str, float],
-    analysis: Analysis,
+    schema: tantivy.Schema, query: tantivy.Query, terms: Mapping[str, float], analysis: Analysis
 ) -> tantivy.Query:
-    """``query``'s matches ranked by ``weight`` x its score plus, for each expansion term
-    ``t`` of ``terms``, ``terms[t]`` x its BM25 over title (boosted) and abstract: the terms
-    add to the scores of ``query``'s matches, never to the match set."""
+    """``query``'s matches ranked by its score plus, for each expansion term ``t`` of
+    ``terms``, ``terms[t]`` x its BM25 over title (boosted) and abstract: the terms add to the
+    scores of ``query``'s matches, never to the match set."""
     clauses = _term_clauses(schema, terms, analysis)
     if not clauses:
         return query
-    base = query if weight == 1.0 else tantivy.Query.boost_query(query, weight)
-    return tantivy.Query.boolean_query([(Occur.Must, base), *clauses])
+    return tantivy.Query.boolean_query([(Occur.Must, query), *clauses])
 
 
 def _term_clauses(

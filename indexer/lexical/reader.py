@@ -65,12 +65,10 @@ class LexicalIndex:
         """The distinct index terms plain text ``text`` looks for (``query_terms``)."""
         return query_terms(text, self.analysis, known=self.holds)
 
-    def expanded(
-        self, query: tantivy.Query, weight: float, terms: Mapping[str, float]
-    ) -> tantivy.Query:
-        """``query`` re-weighted by ``weight`` with the weighted expansion ``terms`` (index
-        terms) added to its matches' scores (``indexer.lexical.query.expanded``)."""
-        return expanded(self.schema, query, weight, terms, self.analysis)
+    def expanded(self, query: tantivy.Query, terms: Mapping[str, float]) -> tantivy.Query:
+        """``query`` with the weighted expansion ``terms`` (index terms) added to its matches'
+        scores (``indexer.lexical.query.expanded``)."""
+        return expanded(self.schema, query, terms, self.analysis)
 
     def terms_of(self, text: str) -> list[str]:
         """The index terms of ``text`` in order, repeats kept (as the index analyses it)."""
