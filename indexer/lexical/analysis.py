@@ -128,7 +128,7 @@ def hyphenations(word: str) -> list[str]:
     """The hyphenated spellings a glued word may stand for: a hyphen at every non-empty subset
     of its letter/digit transitions (``il1b`` -> ``il-1b``, ``il1-b``, ``il-1-b``); none for a
     word with a hyphen, without a transition or with more than :data:`MAX_TRANSITIONS`."""
-    if "-" in word:
+    if "-" in word or word.isalpha() or word.isdecimal():  # no letter/digit transition
         return []
     cuts = [m.start() for m in _TRANSITION.finditer(word)]
     if not cuts or len(cuts) > MAX_TRANSITIONS:

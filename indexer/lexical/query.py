@@ -94,6 +94,8 @@ def filter_clauses(
     schema: tantivy.Schema, filters: Filters | None, embeddable: bool = False
 ) -> list[tantivy.Query]:
     """One query per given filter (all must hold); ``embeddable``: only articles with vectors."""
+    if filters is None and not embeddable:
+        return []
     f = filters or Filters()
     out: list[tantivy.Query] = []
     if f.year_from is not None or f.year_to is not None:

@@ -94,12 +94,10 @@ class LexicalIndex:
         hits = res.hits[:limit]
         if not hits:
             return [], int(res.count)
-        ids = self.searcher.fast_field_values("doc_id", [h[1] for h in hits])
-        ranked = sorted(
-            ((int(d), float(h[0])) for d, h in zip(ids, hits, strict=True)),
-            key=lambda x: (-x[1], x[0]),
-        )
-        return ranked, int(res.count)
+        ids = self.searcher.fast_field_values("doc_id", [a for _, a in hits])
+        # best score first, ties by doc id (Tantivy orders ties by segment address)
+        ordered = sorted(zip([-s for s, _ in hits], map(int, ids), strict=True))
+        return [(d, -s) for s, d in ordered], int(res.count)
 
     def search(
         self, text: str, limit: int, filters: Filters | None = None, offset: int = 0
