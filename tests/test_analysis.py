@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from indexer.ingest.sources import iter_records
 from indexer.lexical.analysis import (
     DEFAULT,
+    MAX_TRANSITIONS,
     PATTERNS,
     Analysis,
     hyphenations,
@@ -151,6 +152,13 @@ def test_hyphenations_glue_back_to_the_word_and_tokenise_whole(word) -> None:
     for h in hyphenations(word):
         assert h.replace("-", "") == word
         assert "--" not in h and not h.startswith("-") and not h.endswith("-")
+
+
+@given(st.text(alphabet="aβ1٣²_x9", min_size=1, max_size=7))
+def test_hyphenations_exist_exactly_at_letter_digit_transitions(word) -> None:
+    # letters, Latin and Arabic-Indic digits, a superscript (a word character, not a digit)
+    cuts = [m.start() for m in re.finditer(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])", word)]
+    assert bool(hyphenations(word)) == (0 < len(cuts) <= MAX_TRANSITIONS)
 
 
 def test_bare_digits_do_not_match_compounds(index) -> None:

@@ -360,3 +360,16 @@ def test_old_versions_lexical_files_are_collected(tmp_path: Path, tiny_model_dir
     reader = LexicalIndex(idx.lexical_path(3), DEFAULT_ANALYSIS)
     assert reader.num_docs == 40 - 2 + 10
     assert not (index_dir / ".build").exists()
+
+
+def test_equal_scores_come_back_by_ascending_doc_id(tmp_path: Path):
+    # 30 identical articles committed 3 at a time: Tantivy's merged segments return the tie
+    # in segment-address order, which is not doc-id order
+    arts = [(i, Article(pmid=100 + i, title="stent thrombosis")) for i in range(1, 31)]
+    index = build_lexical(tmp_path / "a", arts, chunk=3)
+    got, total = index.search("stent", 30)
+    assert total == 30
+    assert len({s for _, s in got}) == 1
+    assert [d for d, _ in got] == list(range(1, 31))
+    page, _ = index.search("stent", 7, filters=Filters(year_from=None))
+    assert [d for d, _ in page] == sorted(d for d, _ in page)
