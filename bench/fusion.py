@@ -51,6 +51,7 @@ from indexer.lexical import Analysis  # noqa: E402
 from indexer.manifest import IndexDir  # noqa: E402
 from indexer.samples import default_cache_dir, minilm_model_dir  # noqa: E402
 from search import feedback  # noqa: E402
+from search.dense import selected_top  # noqa: E402
 from search.feedback import DEFAULT_FEEDBACK, Feedback  # noqa: E402
 from search.metrics import mean_metrics, mrr_at_k, ndcg_at_k, recall_at_k  # noqa: E402
 
@@ -133,7 +134,7 @@ def side_lists(engine, task: Task) -> Lists:
     state = engine.state
     out: Lists = {}
     for qid, text in task.queries.items():
-        dense, _ = engine._dense(state, engine.embed_query(text), MAX_DEPTH, None)
+        dense, _ = selected_top(state, engine.embed_query(text), MAX_DEPTH, None)
         lexical, _ = state.lexical.search(text, limit=MAX_DEPTH)
         out[qid] = (dense, lexical)
     return out
@@ -148,16 +149,14 @@ def check_engine(engine, task: Task, n: int = 20, prf: Feedback | None = None) -
     for qid in list(task.queries)[:n]:
         text = task.queries[qid]
         q = engine.embed_query(text)
-        dense, _ = engine._dense(state, q, fusion.depth, None)
+        dense, _ = selected_top(state, q, fusion.depth, None)
         match = state.lexical.text_query(text)
         lexical = state.lexical.run(match, fusion.depth)[0] if match is not None else []
         f = fusion.for_query(text)
         offline = f.fuse(dense, lexical)
         if prf is not None:
             top = offline[: prf.docs]
-            dense, _ = engine._dense(
-                state, feedback.rocchio(state, q, top, prf), fusion.depth, None
-            )
+            dense, _ = selected_top(state, feedback.rocchio(state, q, top, prf), fusion.depth, None)
             if match is not None:
                 expanded = feedback.expand_lexical(state, match, text, top, prf)
                 lexical = state.lexical.run(expanded, fusion.depth)[0]
@@ -220,7 +219,7 @@ def query_prf(
     def dense2(top: Ranked, fb: Feedback, key: tuple) -> Ranked:
         if key not in memo:
             moved = feedback.rocchio(state, q, top, fb)
-            memo[key] = engine._dense(state, moved, MAX_DEPTH, None)[0]
+            memo[key] = selected_top(state, moved, MAX_DEPTH, None)[0]
         return memo[key]
 
     out = {}

@@ -24,6 +24,7 @@ from indexer.vectors.types import RESCORE_DEPTH
 
 if TYPE_CHECKING:
     from indexer.vectors import VectorFile, VectorIndex
+    from search.state import IndexState, Selection
 
 Knobs = dict[str, int | None]
 """Per-query FAISS search parameters (``nprobe``, ``ef_search``); None values are unset."""
@@ -220,3 +221,55 @@ def post_filtered_top(
         cand = np.fromiter((d for d, _ in kept[:target]), dtype=np.int64)
         return exact_top(vectors, cand, q, n)
     return kept[:n]
+
+
+def selected_top(
+    state: IndexState,
+    q: np.ndarray,
+    n: int,
+    selection: Selection | None,
+    exclude: int | None = None,
+    knobs: Knobs | None = None,
+) -> tuple[list[tuple[int, float]], int]:
+    """Top ``n`` of index version ``state`` by inner product among the articles of
+    ``selection`` (without doc id ``exclude``), and the candidate count.
+
+    Selections: small ones are scored exactly or searched with a FAISS selector
+    (:func:`dense_top`); large ones post-filter FAISS candidates (:func:`post_filtered_top`),
+    which never materialises the set.
+    """
+    if selection is None:
+        total = int(state.index.ntotal)
+        excluded = exclude is not None
+    else:
+        total = state.filter_count(selection)
+        excluded = exclude is not None and len(state.matching(selection, [exclude])) > 0
+    want = min(n + int(excluded), total)
+    ranked = None
+    if selection is not None and want > 0:
+        ranked = post_filtered_top(
+            state.index,
+            state.vectors,
+            q,
+            want,
+            keep=lambda ids: state.matching(selection, ids),
+            selectivity=total / max(1, state.index.ntotal),
+            rescore=state.rescore,
+            rescore_depth=state.rescore_depth,
+            knobs=knobs,
+        )
+    if ranked is None:
+        ranked = dense_top(
+            state.index,
+            state.vectors,
+            q,
+            want,
+            subset=None if selection is None else state.filter_subset(selection),
+            all_ids=state.all_ids,
+            rescore=state.rescore,
+            rescore_depth=state.rescore_depth,
+            knobs=knobs,
+        )
+    if exclude is not None:
+        ranked = [(d, s) for d, s in ranked if d != exclude][:n]
+    return ranked, max(0, total - int(excluded))

@@ -20,12 +20,12 @@ import numpy as np
 
 from indexer.errors import InvalidParameter
 from indexer.filters import Filters
-from indexer.fusion import Fusion, reciprocal_rank_fusion
+from indexer.fusion import Fusion
 from indexer.lexical.facets import Facets, facet_counts
 from indexer.manifest import IndexDir
 from indexer.vectors.types import is_lossy, rescore_depth
 from search import feedback, graph
-from search.dense import dense_top, post_filtered_top
+from search.dense import selected_top
 from search.embedding import LRUCache, QueryEmbedder
 from search.feedback import DEFAULT_FEEDBACK, Feedback
 from search.hits import build_hits
@@ -40,7 +40,8 @@ from search.params import (
     check_weights,
 )
 from search.rerank import DEFAULT_TOP_N, CrossEncoderReranker, rerank_ranked
-from search.results import MODES, NotFound, SearchResponse
+from search.results import MODES, SearchResponse
+from search.similar import similar_to
 from search.state import IndexState, Selection, expression_text, guarded
 
 if TYPE_CHECKING:
@@ -182,57 +183,6 @@ class SearchEngine:
         """The query's vector (cached per model and text)."""
         return self.state.embedder.embed(check_query(query))
 
-    def _dense(
-        self,
-        state: IndexState,
-        q: np.ndarray,
-        n: int,
-        selection: Selection | None,
-        exclude: int | None = None,
-        knobs: dict[str, int | None] | None = None,
-    ) -> tuple[list[tuple[int, float]], int]:
-        """Top ``n`` by inner product (without doc id ``exclude``) and the candidate count.
-
-        Selections: small ones are scored exactly or searched with a FAISS selector
-        (:func:`search.dense.dense_top`); large ones post-filter FAISS candidates
-        (:func:`search.dense.post_filtered_top`), which never materialises the set.
-        """
-        if selection is None:
-            total = int(state.index.ntotal)
-            excluded = exclude is not None
-        else:
-            total = state.filter_count(selection)
-            excluded = exclude is not None and len(state.matching(selection, [exclude])) > 0
-        want = min(n + int(excluded), total)
-        ranked = None
-        if selection is not None and want > 0:
-            ranked = post_filtered_top(
-                state.index,
-                state.vectors,
-                q,
-                want,
-                keep=lambda ids: state.matching(selection, ids),
-                selectivity=total / max(1, state.index.ntotal),
-                rescore=state.rescore,
-                rescore_depth=state.rescore_depth,
-                knobs=knobs,
-            )
-        if ranked is None:
-            ranked = dense_top(
-                state.index,
-                state.vectors,
-                q,
-                want,
-                subset=None if selection is None else state.filter_subset(selection),
-                all_ids=state.all_ids,
-                rescore=state.rescore,
-                rescore_depth=state.rescore_depth,
-                knobs=knobs,
-            )
-        if exclude is not None:
-            ranked = [(d, s) for d, s in ranked if d != exclude][:n]
-        return ranked, max(0, total - int(excluded))
-
     def _match_query(self, state: IndexState, query: str, selection: Selection | None):
         """The Tantivy query of a request's whole match set (what facets count)."""
         if selection is not None and selection.expression is not None:
@@ -269,18 +219,18 @@ class SearchEngine:
         q = state.embedder.embed(dense_query)
         if mode == "dense":
             if prf is not None:
-                top, _ = self._dense(state, q, prf.docs, selection, knobs=knobs)
+                top, _ = selected_top(state, q, prf.docs, selection, knobs=knobs)
                 q = feedback.rocchio(state, q, top, prf)
-            ranked, total = self._dense(state, q, first + count, selection, knobs=knobs)
+            ranked, total = selected_top(state, q, first + count, selection, knobs=knobs)
             return ranked[first:], total
         fuse = fusion.for_query(query).fuse
-        dense, _ = self._dense(state, q, n, selection, knobs=knobs)
+        dense, _ = selected_top(state, q, n, selection, knobs=knobs)
         lexical, total = state.lexical.run(match, n, 0) if match is not None else ([], 0)
         fused = fuse(dense, lexical)
         if prf is not None:  # both sides fed back by the fused top
             top = fused[: prf.docs]
             q = feedback.rocchio(state, q, top, prf)
-            dense, _ = self._dense(state, q, n, selection, knobs=knobs)
+            dense, _ = selected_top(state, q, n, selection, knobs=knobs)
             if match is not None:
                 expanded = feedback.expand_lexical(state, match, dense_query, top, prf)
                 lexical, total = state.lexical.run(expanded, n, 0)
@@ -436,37 +386,7 @@ class SearchEngine:
         knobs = check_knobs(nprobe, ef_search)
         filters = check_filters(filters)
         by = check_choice("by", by)
-        state = self.state
-        doc = graph.stored(state, pmid)
-        first = (page - 1) * k
-        selection = Selection(filters) if filters is not None else None
-        ranked: list[tuple[int, float]] = []
-        total = 0
-        if by != "citations":
-            q = np.asarray(state.vectors.read(np.array([doc.doc_id], dtype=np.int64)))[0]
-            if not doc.article.embeddable or not np.any(q):
-                raise NotFound(f"PMID {pmid} has no vector (it has neither title nor abstract)")
-            ranked, total = self._dense(
-                state, q, first + k, selection, exclude=doc.doc_id, knobs=knobs
-            )
-        if by != "text":
-            cited = graph.citation_ranking(state, doc, selection, first + k)
-            ranked = reciprocal_rank_fusion([ranked, cited]) if by == "both" else cited
-            total = total if by == "both" else len(cited)
-        finder = state.passage_finder() if passages else None
-        hits = build_hits(state, ranked[first : first + k], doc.article.title, first + 1, finder)
-        return SearchResponse(
-            query=f"similar:{int(pmid)}",
-            mode="similar",
-            k=k,
-            page=page,
-            total=int(total),
-            took_ms=(time.perf_counter() - started) * 1000,
-            model=state.manifest.encoder.model,
-            hits=hits,
-            version=state.version,
-            filters=filters.as_dict() if filters else {},
-        )
+        return similar_to(self.state, pmid, k, filters, page, knobs, passages, by, started)
 
     def related(
         self,

@@ -21,6 +21,7 @@ from indexer.build.settings import BuildSettings
 from indexer.fusion import METHODS, Fusion
 from indexer.manifest import MANIFEST_NAME, IndexDir
 from search import SearchEngine
+from search.dense import selected_top
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
 
 
@@ -133,7 +134,7 @@ def test_an_index_without_recorded_fusion_fuses_as_before(tmp_path: Path, tiny_i
         assert engine.state.manifest.fusion is None
         query = "cisplatin chemotherapy metastasis"
         r = engine.search(query, k=10, mode="hybrid")
-        dense, _ = engine._dense(engine.state, engine.embed_query(query), 100, None)
+        dense, _ = selected_top(engine.state, engine.embed_query(query), 100, None)
         lexical, _ = engine.state.lexical.search(query, limit=100)
         fused = reciprocal_rank_fusion([dense, lexical], [1.0, 1.0], 60)[:10]
         assert [(h.doc_id, h.score) for h in r.hits] == [(d, pytest.approx(s)) for d, s in fused]

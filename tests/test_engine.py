@@ -14,6 +14,7 @@ import pytest
 
 from indexer.filters import Filters
 from search import ModelMismatchError, NotFound, SearchEngine
+from search.dense import selected_top
 from search.pages import page_dict
 from tests.fixtures.indexes import synthetic_articles, write_jsonl
 
@@ -123,7 +124,7 @@ def test_hybrid_is_the_recorded_fusion_of_both_sides(engine) -> None:
     state = engine.state
     fusion = state.manifest.hybrid_fusion
     assert fusion.chosen_by == "calibration"  # the build measured it
-    dense, _ = engine._dense(state, engine.embed_query(query), fusion.depth, None)
+    dense, _ = selected_top(state, engine.embed_query(query), fusion.depth, None)
     lexical, lex_total = state.lexical.search(query, limit=fusion.depth)
     assert fusion.min_words == 4  # a 3-word query: RRF, dense share at most 1/2
     short = fusion.for_query(query)
@@ -142,7 +143,7 @@ def test_hybrid_is_the_recorded_fusion_of_both_sides(engine) -> None:
     # A query of 4+ words gets the calibrated method and weights.
     long_query = "cisplatin chemotherapy metastasis carcinoma biopsy"
     r = engine.search(long_query, k=k, mode="hybrid")
-    dense, _ = engine._dense(state, engine.embed_query(long_query), fusion.depth, None)
+    dense, _ = selected_top(state, engine.embed_query(long_query), fusion.depth, None)
     lexical, _ = state.lexical.search(long_query, limit=fusion.depth)
     assert fusion.for_query(long_query) is fusion
     assert [h.doc_id for h in r.hits] == [d for d, _ in fusion.fuse(dense, lexical)[:k]]

@@ -16,6 +16,7 @@ import tantivy
 
 from indexer.filters import Filters
 from search import SearchEngine
+from search.dense import selected_top
 from search.feedback import DEFAULT_FEEDBACK, Feedback, relevance_model
 from search.params import PARAM
 from tests.fixtures.indexes import write_jsonl
@@ -144,7 +145,7 @@ def test_hybrid_feeds_both_sides_from_the_fused_top(engine):
     from search import feedback
 
     q2 = feedback.rocchio(state, q, top)
-    dense, _ = engine._dense(state, q2, n, None)
+    dense, _ = selected_top(state, q2, n, None)
     match = state.lexical.text_query(query)
     expanded = feedback.expand_lexical(state, match, query, top)
     lexical, _ = state.lexical.run(expanded, n)

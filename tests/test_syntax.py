@@ -482,7 +482,7 @@ def test_a_truncated_phrase_expanding_too_far_is_a_syntax_error_at_search_time(t
 
 
 def test_language_names_map_to_medline_codes():
-    from indexer.lexical.syntax_compile import LANGUAGES
+    from indexer.lexical.syntax.compiler import LANGUAGES
 
     want = {
         "english": "eng",

@@ -1,11 +1,8 @@
-"""PubMed-style advanced search expressions: parse to a small AST, compile to a Tantivy query.
+"""Parsing a PubMed-style advanced search expression into its AST (``tree``).
 
-Opt-in query syntax (``syntax=pubmed``): :func:`parse` turns the text into an :data:`Expr`,
-:func:`compile` (``syntax_compile``) turns that into a Tantivy query over the lexical index,
-:func:`text_terms` lists the free-text terms to rank by in dense and hybrid modes, and a
-search with the compiled query runs inside :func:`guard` (``with guard(expr): ix.run(q,
-k)``). Every malformed input raises :class:`QuerySyntaxError` (HTTP 400, exit 2) with the
-0-based character offset of the offending token; nothing else is raised for any text.
+:func:`parse` turns the text into an :data:`Expr` (``tree``), tokenised by ``lexer``; every
+malformed input raises :class:`QuerySyntaxError` (HTTP 400, exit 2) with the 0-based
+character offset of the offending token, and nothing else is raised for any text.
 
 Semantics, following the PubMed User Guide and NLM's PubMed tutorial where they define them:
 
@@ -47,7 +44,7 @@ Semantics, following the PubMed User Guide and NLM's PubMed tutorial where they 
 - ``[ta]``: the journal's title or ISO abbreviation, periods optional
   (``j biol chem[ta]`` finds *J. Biol. Chem.*).
 - ``[la]``: MEDLINE codes (``eng``) or English names of languages (``english``, ``french``
-  ...: ``syntax_compile.LANGUAGES``); ``[la]`` applies to one word.
+  ...: ``compiler.LANGUAGES``); ``[la]`` applies to one word.
 - ``[dp]``: ``YYYY``, ``YYYY/MM``, ``YYYY/MM/DD`` and ranges ``A:B`` of those (PubMed's
   forms; ``2015:3000[dp]`` is PubMed's idiom for "2015 on"). Open ranges ``2015:`` and
   ``:2020`` are accepted too. Only the year is stored, so months and days are checked and
@@ -79,28 +76,26 @@ other than a trailing ``*``, search history (``#1``), full author names.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
 
-from indexer.errors import InvalidParameter
-
-if TYPE_CHECKING:
-    import tantivy
-
-    from indexer.lexical.analysis import Analysis
+from indexer.lexical.syntax.lexer import Tok, lex
+from indexer.lexical.syntax.tree import (
+    TEXT_TAGS,
+    And,
+    DateRange,
+    Expr,
+    Not,
+    Or,
+    QuerySyntaxError,
+    Term,
+)
 
 MAX_CHARS = 4000
 MAX_TERMS = 256
 MAX_DEPTH = 32
 MAX_VALUE_CHARS = 300
 MIN_TRUNCATION = 4
-OPERATORS = ("AND", "OR", "NOT")
-TEXT_TAGS = ("tiab", "ti", "ab")
-RAW_TAGS = ("mh", "majr", "au", "ta", "pt", "la")
 TAGS = {
     "tiab": "tiab",
     "title/abstract": "tiab",
@@ -138,107 +133,8 @@ TAGS = {
 
 _ALNUM = re.compile(r"[^\W_]")
 _DATE = re.compile(r"(\d{4})(?:/(\d{1,2})(?:/(\d{1,2}))?)?")
-_SPECIAL = '()"[]'
 
 
-class QuerySyntaxError(InvalidParameter):
-    """A malformed search expression: ``position`` is the offending token's 0-based offset."""
-
-    def __init__(self, what: str, position: int) -> None:
-        super().__init__(f"syntax: {what} at position {position}")
-        self.what = what
-        self.position = position
-
-
-# -- the AST ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Term:
-    """A term in one field (a canonical tag): words, a phrase (``quoted``), or a value.
-
-    ``text`` is as written, without quotes or the truncation ``*`` (``truncated``); words of a
-    run are joined by single spaces. ``position``: offset of its first character.
-    """
-
-    field: str
-    text: str
-    position: int = 0
-    quoted: bool = False
-    truncated: bool = False
-
-
-@dataclass(frozen=True)
-class DateRange:
-    """``[dp]``: publication years ``start``..``end`` inclusive (None: open)."""
-
-    start: int | None
-    end: int | None
-    position: int = 0
-
-
-@dataclass(frozen=True)
-class And:
-    items: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    items: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    """``base NOT e1 NOT e2 ...``: ``base`` and none of ``excluded``."""
-
-    base: Expr
-    excluded: tuple[Expr, ...]
-
-
-Expr = Union[Term, DateRange, And, Or, Not]  # noqa: UP007 (a runtime alias on Python 3.10)
-
-
-# -- lexing -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Tok:
-    kind: str  # "(" ")" "op" "word" "phrase" "tag"
-    text: str
-    pos: int
-
-
-def _lex(text: str) -> list[_Tok]:
-    out: list[_Tok] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-        elif c in "()":
-            out.append(_Tok(c, c, i))
-            i += 1
-        elif c == '"':
-            j = text.find('"', i + 1)
-            if j < 0:
-                raise QuerySyntaxError("unbalanced quote", i)
-            out.append(_Tok("phrase", text[i + 1 : j], i))
-            i = j + 1
-        elif c == "[":
-            j = text.find("]", i + 1)
-            if j < 0:
-                raise QuerySyntaxError("unbalanced bracket '['", i)
-            out.append(_Tok("tag", text[i + 1 : j], i))
-            i = j + 1
-        elif c == "]":
-            raise QuerySyntaxError("unbalanced bracket ']'", i)
-        else:
-            j = i
-            while j < n and not text[j].isspace() and text[j] not in _SPECIAL:
-                j += 1
-            word = text[i:j]
-            out.append(_Tok("op" if word in OPERATORS else "word", word, i))
-            i = j
-    return out
-
-
-# -- parsing ------------------------------------------------------------------------------
 def _depth(e: Expr) -> int:
     return getattr(e, "_depth", 1)
 
@@ -251,14 +147,14 @@ def _node(cls: type, depth: int, *args: object) -> Expr:
 
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.toks = _lex(text)
+        self.toks = lex(text)
         self.i = 0
         self.terms = 0
 
-    def peek(self) -> _Tok | None:
+    def peek(self) -> Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
 
-    def take(self) -> _Tok:
+    def take(self) -> Tok:
         tok = self.toks[self.i]
         self.i += 1
         return tok
@@ -266,7 +162,7 @@ class _Parser:
     def sequence(self, level: int) -> Expr | None:
         """Units and operators up to a ``)`` or the end, combined left to right."""
         acc: Expr | None = None
-        op: _Tok | None = None
+        op: Tok | None = None
         while (tok := self.peek()) is not None and tok.kind != ")":
             if tok.kind == "op":
                 if acc is None:
@@ -282,7 +178,7 @@ class _Parser:
             raise QuerySyntaxError(f"{op.text} with nothing after it", op.pos)
         return acc
 
-    def combine(self, op: _Tok | None, acc: Expr, unit: Expr, level: int, pos: int) -> Expr:
+    def combine(self, op: Tok | None, acc: Expr, unit: Expr, level: int, pos: int) -> Expr:
         name = "AND" if op is None else op.text
         if name == "NOT" and isinstance(acc, Not):
             depth = max(_depth(acc), _depth(unit) + 1)
@@ -345,7 +241,7 @@ class _Parser:
 _DATE_WORD = re.compile(r"[\d/:]+")
 
 
-def _tail(run: list[_Tok], field: str) -> int:
+def _tail(run: list[Tok], field: str) -> int:
     """How many of the run's last words a ``field`` tag applies to: a language is one word,
     a date the date-like words (``2015``, ``2015 : 2020``); other values are the whole run."""
     if run[0].kind == "phrase" or field not in ("dp", "la"):
@@ -386,7 +282,7 @@ def _searchable(text: str, pos: int) -> None:
         raise QuerySyntaxError(f"nothing to search for in {text[:40]!r}", pos)
 
 
-def _phrase(tok: _Tok, field: str) -> Expr:
+def _phrase(tok: Tok, field: str) -> Expr:
     text = " ".join(tok.text.split())
     if not text:
         raise QuerySyntaxError("empty phrase", tok.pos)
@@ -400,7 +296,7 @@ def _phrase(tok: _Tok, field: str) -> Expr:
     return term
 
 
-def _run(run: list[_Tok], field: str) -> Expr:
+def _run(run: list[Tok], field: str) -> Expr:
     pos = run[0].pos
     if field == "dp":
         return _date("".join(t.text for t in run), pos)
@@ -472,67 +368,3 @@ def parse(text: str) -> Expr:
     if expr is None:
         raise QuerySyntaxError("empty expression", 0)
     return expr
-
-
-# -- using the AST ------------------------------------------------------------------------
-def text_terms(expr: Expr) -> list[str]:
-    """The free-text terms of ``expr`` outside any NOT, in order, distinct (case-insensitive).
-
-    Title/abstract terms only (words, phrases, truncation stems); field values such as
-    authors, MeSH or dates are selection, not text to rank by.
-    """
-    out: list[str] = []
-    seen: set[str] = set()
-    stack: list[Expr] = [expr]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, Term):
-            if e.field in TEXT_TAGS and e.text.lower() not in seen:
-                seen.add(e.text.lower())
-                out.append(e.text)
-        elif isinstance(e, (And, Or)):
-            stack.extend(reversed(e.items))
-        elif isinstance(e, Not):
-            stack.append(e.base)
-    return out
-
-
-def _leaves(expr: Expr) -> Iterator[Term | DateRange]:
-    stack: list[Expr] = [expr]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, (And, Or)):
-            stack.extend(reversed(e.items))
-        elif isinstance(e, Not):
-            stack.extend(reversed((e.base, *e.excluded)))
-        else:
-            yield e
-
-
-@contextlib.contextmanager
-def guard(expr: Expr) -> Iterator[None]:
-    """Wrap a search with ``compile(expr)`` (alone or restricted by filters) in this.
-
-    A truncated phrase (``"breast feed*"``) is a Tantivy regex phrase query, which refuses
-    at search time, with a ValueError, to expand its last word to more than 16,384 index
-    terms (PubMed also caps truncation); this turns that refusal into a
-    :class:`QuerySyntaxError` at the phrase's position.
-    """
-    try:
-        yield
-    except ValueError as e:
-        if "max expansions" not in str(e):
-            raise
-        truncated = [t for t in _leaves(expr) if isinstance(t, Term) and t.truncated]
-        phrases = [t for t in truncated if t.field in TEXT_TAGS and " " in t.text]
-        at = (phrases or truncated or [Term("tiab", "", 0)])[0].position
-        raise QuerySyntaxError(
-            "a truncated phrase matches too many words: use a longer stem", at
-        ) from None
-
-
-def compile(expr: Expr, schema: tantivy.Schema, analysis: Analysis) -> tantivy.Query:
-    """The Tantivy query of ``expr`` over the lexical index (see ``syntax_compile``)."""
-    from indexer.lexical.syntax_compile import compile_expr
-
-    return compile_expr(expr, schema, analysis)

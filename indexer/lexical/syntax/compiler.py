@@ -1,4 +1,5 @@
-"""Compiling a parsed PubMed-style expression (``syntax``) into one Tantivy query.
+"""Compiling a parsed PubMed-style expression (``tree``) into one Tantivy query, and the guard
+around a search with it.
 
 - ``And`` / ``Or`` / ``Not``: Boolean queries of Must / Should / Must + MustNot clauses (a NOT
   always has a positive side: the parser requires one), so BM25 sums over the matching
@@ -20,11 +21,14 @@ Regexes are built from literal text with every non-alphanumeric character writte
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import tantivy
 
 from indexer.lexical.analysis import Analysis, normalise, words
 from indexer.lexical.schema import key, mesh_key
-from indexer.lexical.syntax import (
+from indexer.lexical.syntax.tree import (
     TEXT_TAGS,
     And,
     DateRange,
@@ -33,6 +37,7 @@ from indexer.lexical.syntax import (
     Or,
     QuerySyntaxError,
     Term,
+    leaves,
 )
 from indexer.text import STOP_WORDS
 
@@ -228,7 +233,7 @@ def _leaf(e: Term | DateRange, schema: tantivy.Schema, analysis: Analysis) -> ta
     return Q.const_score_query(_raw(e, schema), 0.0)
 
 
-def compile_expr(expr: Expr, schema: tantivy.Schema, analysis: Analysis) -> tantivy.Query:
+def compile(expr: Expr, schema: tantivy.Schema, analysis: Analysis) -> tantivy.Query:
     """The Tantivy query of ``expr`` (iterative: no recursion limit to reach).
 
     A term of stop words only, on an index without them, is left out of its AND / OR / NOT
@@ -262,3 +267,25 @@ def compile_expr(expr: Expr, schema: tantivy.Schema, analysis: Analysis) -> tant
             clauses = [(occur, q) for q in subs if q is not None]
         values.append(Q.boolean_query(clauses) if clauses else None)
     return values[0] if values[0] is not None else Q.empty_query()
+
+
+@contextlib.contextmanager
+def guard(expr: Expr) -> Iterator[None]:
+    """Wrap a search with ``compile(expr)`` (alone or restricted by filters) in this.
+
+    A truncated phrase (``"breast feed*"``) is a Tantivy regex phrase query, which refuses
+    at search time, with a ValueError, to expand its last word to more than 16,384 index
+    terms (PubMed also caps truncation); this turns that refusal into a
+    :class:`QuerySyntaxError` at the phrase's position.
+    """
+    try:
+        yield
+    except ValueError as e:
+        if "max expansions" not in str(e):
+            raise
+        truncated = [t for t in leaves(expr) if isinstance(t, Term) and t.truncated]
+        phrases = [t for t in truncated if t.field in TEXT_TAGS and " " in t.text]
+        at = (phrases or truncated or [Term("tiab", "", 0)])[0].position
+        raise QuerySyntaxError(
+            "a truncated phrase matches too many words: use a longer stem", at
+        ) from None
